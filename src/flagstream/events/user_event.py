@@ -1,0 +1,96 @@
+"""User events: what a decision or a ``track`` call records, before any JSON exists.
+
+These are the values that travel from the caller's thread to the delivery
+worker. They are frozen and hold only immutable data copied at creation (the
+caller may mutate its attribute and tag dicts afterwards), so the batch
+processor can group them by :class:`EventContext` and serialize them late, on
+its worker, with :func:`flagstream.events.payload.build_log_event`.
+
+``uuid`` and ``timestamp`` are fixed at creation: delivery is at-least-once and
+the Event API de-duplicates on them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "ConversionEvent",
+    "DecisionMetadata",
+    "EventContext",
+    "ImpressionEvent",
+    "UserEvent",
+    "VisitorAttribute",
+]
+
+AttributeValue = str | int | float | bool
+
+
+@dataclass(frozen=True, slots=True)
+class EventContext:
+    """What every event of one Event API request shares; a change of any field splits a batch."""
+
+    account_id: str
+    project_id: str
+    revision: str
+    client_name: str
+    client_version: str
+    anonymize_ip: bool
+    bot_filtering: bool | None
+    region: str
+    endpoint: str
+
+
+@dataclass(frozen=True, slots=True)
+class VisitorAttribute:
+    """One entry of a visitor's ``attributes`` in the payload."""
+
+    entity_id: str
+    key: str
+    value: AttributeValue
+    type: str = "custom"
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionMetadata:
+    """The ``metadata`` of a payload decision."""
+
+    flag_key: str
+    rule_key: str
+    rule_type: str
+    variation_key: str
+    enabled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ImpressionEvent:
+    """A decision that was shown to a user (``activate``, ``decide``, feature checks)."""
+
+    context: EventContext
+    user_id: str
+    attributes: tuple[VisitorAttribute, ...]
+    uuid: str
+    timestamp: int
+    campaign_id: str
+    experiment_id: str
+    variation_id: str
+    metadata: DecisionMetadata
+
+
+@dataclass(frozen=True, slots=True)
+class ConversionEvent:
+    """A ``track`` call: an event key with optional tags (revenue, value and custom tags)."""
+
+    context: EventContext
+    user_id: str
+    attributes: tuple[VisitorAttribute, ...]
+    uuid: str
+    timestamp: int
+    event_id: str
+    event_key: str
+    tags: tuple[tuple[str, object], ...] | None
+    revenue: int | None
+    value: float | None
+
+
+UserEvent = ImpressionEvent | ConversionEvent
