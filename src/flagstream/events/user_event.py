@@ -73,7 +73,7 @@ class ImpressionEvent:
     timestamp: int
     campaign_id: str
     experiment_id: str
-    variation_id: str
+    variation_id: str | None
     metadata: DecisionMetadata
 
 
@@ -88,7 +88,7 @@ class ConversionEvent:
     timestamp: int
     event_id: str
     event_key: str
-    tags: tuple[tuple[str, object], ...] | None
+    tags: dict[str, object] | None  # a copy made at creation; never mutated afterwards
     revenue: int | None
     value: float | None
 
