@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from flagstream.events.ids import format_uuid
 from flagstream.events.log_event import JSON_HEADERS, LogEvent
 from flagstream.events.user_event import ImpressionEvent, UserEvent, VisitorAttribute
 
@@ -52,7 +53,7 @@ def visitor_of(event: UserEvent) -> dict[str, Any]:
             "events": [
                 {
                     "entity_id": event.campaign_id,
-                    "uuid": event.uuid,
+                    "uuid": format_uuid(event.uuid),
                     "key": ACTIVATE_EVENT_KEY,
                     "timestamp": event.timestamp,
                 }
@@ -61,7 +62,7 @@ def visitor_of(event: UserEvent) -> dict[str, Any]:
     else:
         snapshot_event: dict[str, Any] = {
             "entity_id": event.event_id,
-            "uuid": event.uuid,
+            "uuid": format_uuid(event.uuid),
             "key": event.event_key,
             "timestamp": event.timestamp,
         }

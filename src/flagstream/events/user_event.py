@@ -7,7 +7,8 @@ processor can group them by :class:`EventContext` and serialize them late, on
 its worker, with :func:`flagstream.events.payload.build_log_event`.
 
 ``uuid`` and ``timestamp`` are fixed at creation: delivery is at-least-once and
-the Event API de-duplicates on them.
+the Event API de-duplicates on them. ``uuid`` is either the UUID text or the
+128 random bits it is formatted from on the worker (see ``flagstream.events.ids``).
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ class ImpressionEvent:
     context: EventContext
     user_id: str
     attributes: tuple[VisitorAttribute, ...]
-    uuid: str
+    uuid: str | int
     timestamp: int
     campaign_id: str
     experiment_id: str
@@ -84,11 +85,11 @@ class ConversionEvent:
     context: EventContext
     user_id: str
     attributes: tuple[VisitorAttribute, ...]
-    uuid: str
+    uuid: str | int
     timestamp: int
     event_id: str
     event_key: str
-    tags: dict[str, object] | None  # a copy made at creation; never mutated afterwards
+    tags: object  # the event tags as given (a shallow copy of a dict); None when absent
     revenue: int | None
     value: float | None
 

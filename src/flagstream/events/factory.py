@@ -1,0 +1,192 @@
+"""User events from decisions and ``track`` calls: the caller's share of event work.
+
+This runs on the caller's thread, so it does only what must happen there:
+copy the user's attributes that the Event API accepts (the caller may mutate
+its dict afterwards), resolve ids against the config the decision used, fix
+the uuid bits and the timestamp. JSON happens later, on the worker.
+
+The rules follow optimizely-sdk 5.7 (checked differentially in
+``tests/differential``): attributes must be strings, booleans or finite numbers
+within ±2^53 and be in the datafile (or carry the ``$opt_`` prefix);
+``$opt_bot_filtering`` is appended when the datafile sets ``botFiltering``;
+revenue is an integer tag, value a finite number (or numeric string) tag.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from numbers import Integral
+from typing import Any, Final
+
+from flagstream import _version
+from flagstream.config.entities import Experiment, Holdout, Variation
+from flagstream.config.project_config import ProjectConfig
+from flagstream.events.ids import new_uuid_bits, now_millis
+from flagstream.events.log_event import EVENT_ENDPOINTS
+from flagstream.events.user_event import (
+    ConversionEvent,
+    DecisionMetadata,
+    EventContext,
+    ImpressionEvent,
+    VisitorAttribute,
+)
+
+__all__ = [
+    "CLIENT_NAME",
+    "conversion_event",
+    "event_context",
+    "impression_event",
+    "numeric_value",
+    "revenue_value",
+    "visitor_attributes",
+]
+
+CLIENT_NAME: Final = "flagstream"
+BOT_FILTERING_KEY: Final = "$opt_bot_filtering"
+HOLDOUT_RULE_TYPE: Final = "holdout"
+MAX_SAFE_NUMBER: Final = 2**53
+
+
+def event_context(config: ProjectConfig, endpoint: str | None = None) -> EventContext:
+    """The context every event made from ``config`` shares; ``endpoint`` overrides the region's URL."""
+    region = str(config.region or "US").upper()
+    url = endpoint or EVENT_ENDPOINTS.get(region, EVENT_ENDPOINTS["US"])
+    return EventContext(
+        account_id=config.account_id,
+        project_id=config.project_id,
+        revision=config.revision,
+        client_name=CLIENT_NAME,
+        client_version=_version.__version__,
+        anonymize_ip=config.anonymize_ip,
+        bot_filtering=config.bot_filtering,
+        region=region,
+        endpoint=url,
+    )
+
+
+def _sendable(value: object) -> bool:
+    if isinstance(value, (str, bool)):
+        return True
+    if isinstance(value, float):
+        return math.isfinite(value) and abs(value) <= MAX_SAFE_NUMBER
+    if isinstance(value, Integral):
+        return abs(int(value)) <= MAX_SAFE_NUMBER
+    return False
+
+
+def visitor_attributes(
+    config: ProjectConfig, attributes: Mapping[str, Any] | None
+) -> tuple[VisitorAttribute, ...]:
+    """The ``attributes`` entries the Event API receives for a user with ``attributes``."""
+    out: list[VisitorAttribute] = []
+    if attributes:
+        key_map = config.attribute_key_map
+        for key, value in attributes.items():
+            if not isinstance(key, str) or not _sendable(value):
+                continue
+            attribute = key_map.get(key)
+            if attribute is not None:
+                out.append(VisitorAttribute(attribute.id, key, value))
+            elif key.startswith("$opt_"):
+                out.append(VisitorAttribute(key, key, value))
+    if isinstance(config.bot_filtering, bool):
+        out.append(VisitorAttribute(BOT_FILTERING_KEY, BOT_FILTERING_KEY, config.bot_filtering))
+    return tuple(out)
+
+
+def _numeric_id(value: str) -> str | None:
+    # The Event API takes decimal variation ids only; anything else is sent as null.
+    return value if value and value.isascii() and value.isdigit() else None
+
+
+def impression_event(
+    config: ProjectConfig,
+    context: EventContext,
+    experiment: Experiment | Holdout | None,
+    variation: Variation | None,
+    flag_key: str,
+    rule_key: str,
+    rule_type: str,
+    enabled: bool,
+    user_id: str,
+    attributes: Mapping[str, Any] | None,
+) -> ImpressionEvent:
+    """The impression for one decision (``activate``, ``decide``, ``is_feature_enabled``)."""
+    experiment_id = experiment.id if experiment is not None else ""
+    resolved: Variation | None = None
+    if variation is not None and variation.id:
+        if flag_key and rule_type != HOLDOUT_RULE_TYPE:
+            for candidate in config.flag_variations_map.get(flag_key, ()):
+                if candidate.id == variation.id:
+                    resolved = candidate
+                    break
+        elif experiment is not None and experiment_id:
+            resolved = experiment.variations_by_id.get(variation.id)
+    layer_id = experiment.layer_id if isinstance(experiment, Experiment) else ""
+    campaign_id = layer_id if layer_id else experiment_id
+    return ImpressionEvent(
+        context=context,
+        user_id=user_id,
+        attributes=visitor_attributes(config, attributes),
+        uuid=new_uuid_bits(128),
+        timestamp=now_millis(),
+        campaign_id=campaign_id,
+        experiment_id=experiment_id,
+        variation_id=_numeric_id(resolved.id) if resolved is not None else None,
+        metadata=DecisionMetadata(
+            flag_key=flag_key,
+            rule_key=rule_key,
+            rule_type=rule_type,
+            variation_key=resolved.key if resolved is not None else "",
+            enabled=enabled,
+        ),
+    )
+
+
+def revenue_value(tags: object) -> int | None:
+    """The ``revenue`` tag when it is an integer (booleans are not)."""
+    if not isinstance(tags, dict):
+        return None
+    raw = tags.get("revenue")
+    if isinstance(raw, bool) or not isinstance(raw, Integral):
+        return None
+    return int(raw)
+
+
+def numeric_value(tags: object) -> float | None:
+    """The ``value`` tag as a finite float (numbers and numeric strings; not booleans)."""
+    if not isinstance(tags, dict) or "value" not in tags:
+        return None
+    raw = tags["value"]
+    if isinstance(raw, bool) or not isinstance(raw, (Integral, float, str)):
+        return None
+    try:
+        number = float(raw)
+    except (ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def conversion_event(
+    config: ProjectConfig,
+    context: EventContext,
+    event_id: str,
+    event_key: str,
+    user_id: str,
+    attributes: Mapping[str, Any] | None,
+    tags: object,
+) -> ConversionEvent:
+    """The conversion for one ``track`` call; ``event_key`` must be in ``config``."""
+    return ConversionEvent(
+        context=context,
+        user_id=user_id,
+        attributes=visitor_attributes(config, attributes),
+        uuid=new_uuid_bits(128),
+        timestamp=now_millis(),
+        event_id=event_id,
+        event_key=event_key,
+        tags=dict(tags) if isinstance(tags, dict) else tags,
+        revenue=revenue_value(tags),
+        value=numeric_value(tags),
+    )
