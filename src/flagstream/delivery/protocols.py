@@ -7,11 +7,21 @@ flagstream's dispatchers work inside optimizely-sdk.
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from flagstream.events.user_event import UserEvent
 
-__all__ = ["EventDispatcher", "EventProcessor"]
+if TYPE_CHECKING:
+    from flagstream.delivery.result import DispatchResult
+
+__all__ = [
+    "AsyncResultDispatcher",
+    "DeadLetterHandler",
+    "EventDispatcher",
+    "EventProcessor",
+    "ResultDispatcher",
+]
 
 
 @runtime_checkable
@@ -34,3 +44,30 @@ class EventProcessor(Protocol):
     def process(self, user_event: UserEvent) -> None: ...
 
     def stop(self) -> None: ...
+
+
+@runtime_checkable
+class ResultDispatcher(Protocol):
+    """A dispatcher that also reports what happened: flagstream's own, or any with ``send``.
+
+    ``send`` makes exactly one attempt and never raises; ``deadline`` is a
+    ``time.monotonic()`` value by which it returns (``None``: its own default).
+    Retrying is the caller's job (the batch processor, or ``dispatch_event``).
+    """
+
+    def dispatch_event(self, log_event: Any) -> None: ...
+
+    def send(self, log_event: Any, deadline: float | None = None) -> DispatchResult: ...
+
+
+@runtime_checkable
+class AsyncResultDispatcher(Protocol):
+    """The asyncio twin of :class:`ResultDispatcher` (one attempt, never raises)."""
+
+    def asend(self, log_event: Any, deadline: float | None = None) -> Awaitable[DispatchResult]: ...
+
+
+class DeadLetterHandler(Protocol):
+    """Receives each event the server refused on its own (or that can never be sent), with why."""
+
+    def __call__(self, event: UserEvent, result: DispatchResult) -> None: ...

@@ -1,0 +1,153 @@
+"""How one window of events is delivered, written once for both drivers (no I/O).
+
+:func:`delivery_plan` is a generator: it serializes events into Event API
+requests and decides what happens next, and the driver carries the actions
+out. The thread driver answers with blocking calls, the asyncio driver with
+awaits; neither contains any delivery logic of its own.
+
+Actions (yielded) and what the driver sends back:
+
+* :class:`Send` -> the :class:`DispatchResult` of one attempt;
+* :class:`Wait` -> ``None`` when the backoff elapsed, or a drop reason
+  (``"shutdown"``, ``"retry_exhausted"``) when it cannot or must not finish;
+* :class:`Settle` -> ``None``; the driver records counters, logs, and calls the
+  outcome and dead-letter callbacks.
+
+Rules applied here: events sharing an :class:`EventContext` go in one request,
+a context change starts another; a request body above the byte limit is split
+in halves (a lone event above it is rejected as ``too_large``); retryable
+failures are retried under the policy within one deadline per request group;
+a non-retryable answer (400 ...) for several events bisects them so that only
+the events the server refuses on their own are dead-lettered.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass
+
+from flagstream.delivery.result import DispatchResult, Verdict
+from flagstream.delivery.retry import RetryPolicy
+from flagstream.events.log_event import LogEvent
+from flagstream.events.payload import build_log_event
+from flagstream.events.user_event import EventContext, UserEvent
+
+__all__ = ["Action", "Plan", "Send", "Settle", "Wait", "delivery_plan", "group_by_context"]
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Send ``log_event`` once; ``deadline`` is a ``time.monotonic()`` value."""
+
+    log_event: LogEvent
+    deadline: float
+    attempt: int
+    events: int
+
+
+@dataclass(frozen=True, slots=True)
+class Wait:
+    """Back off for ``delay`` seconds, unless that would pass ``deadline`` or close() interrupts."""
+
+    delay: float
+    deadline: float
+
+
+@dataclass(frozen=True, slots=True)
+class Settle:
+    """``events`` events are done: delivered, or dropped for ``reason``."""
+
+    events: int
+    delivered: bool
+    reason: str | None = None
+    result: DispatchResult | None = None
+    dead: tuple[UserEvent, ...] = ()
+
+
+Action = Send | Wait | Settle
+Plan = Generator[Action, "DispatchResult | str | None", None]
+
+
+def group_by_context(events: Sequence[UserEvent]) -> list[list[UserEvent]]:
+    """Split ``events`` into runs that share one context, keeping queue order within each."""
+    groups: dict[EventContext, list[UserEvent]] = {}
+    for event in events:
+        context = event.context
+        group = groups.get(context)
+        if group is None:
+            groups[context] = [event]
+        else:
+            group.append(event)
+    return list(groups.values())
+
+
+def delivery_plan(
+    events: Sequence[UserEvent],
+    policy: RetryPolicy,
+    max_request_bytes: int,
+    clock: Callable[[], float],
+    rng: random.Random | None = None,
+) -> Plan:
+    """The actions that deliver ``events`` (see the module docstring)."""
+    for group in group_by_context(events):
+        deadline = clock() + policy.deadline
+        yield from _deliver(group, policy.reset(), max_request_bytes, deadline, rng)
+
+
+def _deliver(
+    events: Sequence[UserEvent],
+    policy: RetryPolicy,
+    limit: int,
+    deadline: float,
+    rng: random.Random | None,
+) -> Plan:
+    try:
+        log_event = build_log_event(events)
+    except Exception as exc:  # a bad event must not take the worker down
+        if len(events) > 1:
+            yield from _halves(events, policy, limit, deadline, rng)
+            return
+        error = f"cannot serialize event: {exc!r}"
+        yield Settle(1, False, "internal_error", DispatchResult.failure(error), tuple(events))
+        return
+    if len(log_event.body) > limit:
+        if len(events) > 1:
+            yield from _halves(events, policy, limit, deadline, rng)
+            return
+        error = f"event body is {len(log_event.body)} bytes, above the {limit} byte request limit"
+        yield Settle(1, False, "too_large", DispatchResult.failure(error), tuple(events))
+        return
+    while True:
+        result = yield Send(log_event, deadline, policy.attempts + 1, len(events))
+        assert isinstance(result, DispatchResult)
+        policy = policy.increment(result)
+        verdict = result.verdict
+        if verdict is Verdict.DELIVERED:
+            yield Settle(len(events), True, None, result)
+            return
+        if verdict is Verdict.REJECT:
+            if len(events) > 1:
+                yield from _halves(events, policy.reset(), limit, deadline, rng)
+                return
+            yield Settle(1, False, "rejected", result, tuple(events))
+            return
+        if policy.is_exhausted():
+            yield Settle(len(events), False, "retry_exhausted", result)
+            return
+        stop = yield Wait(policy.get_backoff(rng), deadline)
+        if stop is not None:
+            yield Settle(len(events), False, str(stop), result)
+            return
+
+
+def _halves(
+    events: Sequence[UserEvent],
+    policy: RetryPolicy,
+    limit: int,
+    deadline: float,
+    rng: random.Random | None,
+) -> Plan:
+    middle = len(events) // 2
+    yield from _deliver(events[:middle], policy, limit, deadline, rng)
+    yield from _deliver(events[middle:], policy, limit, deadline, rng)

@@ -1,0 +1,437 @@
+"""``BatchEventProcessor``: the thread driver over :class:`~flagstream.delivery.core.BatchCore`.
+
+The caller's thread only estimates an event's size and appends it to a
+bounded deque under a lock (``process()`` does no serialization, no I/O and no
+logging). ``max_in_flight`` daemon workers take windows of events, carry out
+:func:`~flagstream.delivery.plan.delivery_plan` (serialize, send, retry,
+bisect, dead-letter) and record the outcome. Waits between retries are on
+events that ``close()`` sets, so they end early when the processor closes.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from flagstream._logging import get_logger
+from flagstream.delivery import lifecycle
+from flagstream.delivery.adapters import as_result_dispatcher
+from flagstream.delivery.core import ACCEPTED_WAKE, REFUSED, BatchCore, Window
+from flagstream.delivery.http import HttpDispatcher
+from flagstream.delivery.plan import Send, Settle, Wait, delivery_plan
+from flagstream.delivery.protocols import DeadLetterHandler, EventDispatcher
+from flagstream.delivery.result import DeliveryOutcome, DispatchResult
+from flagstream.delivery.retry import RetryPolicy
+from flagstream.delivery.settings import BatchSettings
+from flagstream.delivery.stats import DeliveryStats, FlushReport, freeze_counts
+from flagstream.events.payload import estimated_size
+from flagstream.events.user_event import UserEvent
+
+__all__ = ["BatchEventProcessor"]
+
+_NEVER = float("inf")
+
+
+def _diff(after: Mapping[str, int], before: Mapping[str, int]) -> dict[str, int]:
+    return {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}
+
+
+class BatchEventProcessor:
+    """Queues user events and delivers them in batches on background threads.
+
+    Works with nothing configured: ``BatchEventProcessor()`` sends to each
+    event's endpoint through an :class:`~flagstream.delivery.http.HttpDispatcher`.
+    Any object with ``dispatch_event(log_event)`` may be passed instead (no
+    exception = delivered; an exception = a retryable failure).
+
+    >>> processor = BatchEventProcessor(batch_size=100, flush_interval=0.5)
+    >>> processor.stats().queued_events
+    0
+    >>> processor.close(timeout=1.0).completed
+    True
+
+    Callbacks run on a worker thread; exceptions they raise are logged and ignored:
+    ``on_log_event(log_event)`` before each request is sent (the LOG_EVENT
+    notification), ``on_outcome(DeliveryOutcome)`` whenever events are delivered
+    or dropped, ``dead_letter(user_event, DispatchResult)`` for each event the
+    server refused on its own or that is too large to send.
+
+    Overflow when a bound is reached: ``"drop_newest"`` (default; the new event
+    is dropped), ``"drop_oldest"`` (the oldest queued events make room) or
+    ``"block"`` (the caller waits up to ``block_timeout`` for room). Every drop
+    is counted by reason in :meth:`stats`.
+
+    A durable on-disk spool (a later issue) plugs in as one more overflow option
+    through :class:`flagstream.delivery.spool.EventSpool`.
+    """
+
+    def __init__(
+        self,
+        event_dispatcher: EventDispatcher | None = None,
+        *,
+        batch_size: int = 500,
+        flush_interval: float = 1.0,
+        max_queue_events: int = 100_000,
+        max_queue_bytes: int = 64 * 1024 * 1024,
+        max_request_bytes: int | None = None,
+        overflow: str = "drop_newest",
+        block_timeout: float = 1.0,
+        max_in_flight: int = 2,
+        retry: RetryPolicy | None = None,
+        logger: object | None = None,
+        on_log_event: Callable[[Any], None] | None = None,
+        on_outcome: Callable[[DeliveryOutcome], None] | None = None,
+        dead_letter: DeadLetterHandler | None = None,
+        close_timeout: float = 5.0,
+        exit_budget: float = 5.0,
+        timeout_interval: float | None = None,
+        start_on_init: bool = True,
+    ) -> None:
+        settings = BatchSettings(
+            batch_size=batch_size,
+            flush_interval=flush_interval,
+            max_queue_events=max_queue_events,
+            max_queue_bytes=max_queue_bytes,
+            overflow=overflow,
+            block_timeout=block_timeout,
+            max_in_flight=max_in_flight,
+            close_timeout=timeout_interval if timeout_interval is not None else close_timeout,
+            exit_budget=exit_budget,
+        )
+        if max_request_bytes is not None:
+            settings = settings.replace(max_request_bytes=max_request_bytes)
+        self.settings = settings
+        self._owns_dispatcher = event_dispatcher is None
+        if event_dispatcher is None:
+            event_dispatcher = HttpDispatcher()
+        self.event_dispatcher = event_dispatcher
+        self._sender = as_result_dispatcher(event_dispatcher)
+        self._retry = retry or RetryPolicy()
+        self._logger = get_logger(logger)
+        self._on_log_event = on_log_event
+        self._on_outcome = on_outcome
+        self._dead_letter = dead_letter
+        self._rng = random.Random()
+        self._closed = False
+        self._init_state()
+        lifecycle.register(self)
+        if start_on_init:
+            self._ensure_workers()
+
+    def _init_state(self) -> None:
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)  # workers wait here for a due window
+        self._settled = threading.Condition(self._lock)  # flush() waits here
+        self._space = threading.Condition(self._lock)  # overflow="block" callers wait here
+        self._blocked = 0
+        self._core = BatchCore(self.settings)
+        self._closing = threading.Event()
+        self._stopping = threading.Event()
+        self._close_deadline = _NEVER
+        self._stop = False
+        self._workers: list[threading.Thread] = []
+        self._running = False
+        self._restarts = 0
+
+    # -- the caller's thread -----------------------------------------------------------
+
+    def process(self, user_event: UserEvent) -> None:
+        """Queue ``user_event`` for delivery. Cheap, never blocks (unless overflow="block"), never raises."""
+        try:
+            size = estimated_size(user_event)
+        except Exception:
+            size = -1
+        if not self._running:
+            self._ensure_workers()
+        with self._lock:
+            code = self._core.offer(user_event, size) if size >= 0 else REFUSED
+            if code == ACCEPTED_WAKE:
+                self._wake.notify()
+        if code == REFUSED:
+            self._refused(user_event, size)
+
+    def _refused(self, user_event: UserEvent, size: int) -> None:
+        settings = self.settings
+        with self._lock:
+            core = self._core
+            reason = "internal_error" if size < 0 else core.refusal(size)
+            if reason is not None:
+                core.refuse(reason)
+            elif settings.overflow == "drop_oldest":
+                core.evict_for(size)
+                core.force_append(user_event, size)
+            elif settings.overflow == "block":
+                deadline = time.monotonic() + settings.block_timeout
+                self._blocked += 1
+                try:
+                    while not core.has_room(size) and not core.closing and core is self._core:
+                        remaining = deadline - time.monotonic()
+                        if remaining <= 0:
+                            break
+                        self._wake.notify()
+                        self._space.wait(remaining)
+                finally:
+                    self._blocked -= 1
+                if core.closing:
+                    core.refuse("closed")
+                elif core.has_room(size):
+                    core.force_append(user_event, size)
+                else:
+                    core.refuse("block_timeout")
+            else:
+                core.refuse("queue_full")
+
+    # -- workers -----------------------------------------------------------------------
+
+    def _ensure_workers(self) -> None:
+        if self._pid != os.getpid():  # an at-fork hook did not run (should not happen)
+            self._reset_after_fork()
+        with self._lock:
+            if self._stop:
+                return
+            alive = [t for t in self._workers if t.is_alive()]
+            restarted = len(self._workers) - len(alive)
+            while len(alive) < self.settings.max_in_flight:
+                thread = threading.Thread(
+                    target=self._work, name=f"flagstream-delivery-{len(alive)}", daemon=True
+                )
+                thread.start()
+                alive.append(thread)
+            self._restarts += max(0, restarted)
+            self._workers = alive
+            self._running = True
+
+    def _work(self) -> None:
+        window: Window | None = None
+        try:
+            while True:
+                with self._lock:
+                    if self._stop:
+                        return
+                    core = self._core
+                    window = core.take(time.time())
+                    if window is None and not core.unreported:
+                        self._wake.wait(core.wait_time(time.time()))
+                        if self._stop:
+                            return
+                        window = core.take(time.time())
+                    if window is not None and self._blocked:
+                        self._space.notify_all()
+                    drops = core.take_unreported()
+                if drops:
+                    self._report_refusals(drops)
+                if window is not None:
+                    self._deliver(core, window)
+                    window = None
+        except BaseException as exc:  # the worker dies; process() or flush() starts another
+            self._logger.error("flagstream: delivery worker died: %r", exc)
+            if window is not None:
+                with self._lock:
+                    core.settle(window, window.remaining, delivered=False, reason="internal_error")
+                    self._settled.notify_all()
+            self._running = False
+
+    def _deliver(self, core: BatchCore, window: Window) -> None:
+        plan = delivery_plan(
+            window.events, self._retry, self.settings.max_request_bytes, time.monotonic, self._rng
+        )
+        reply: DispatchResult | str | None = None
+        try:
+            while True:
+                action = plan.send(reply)
+                if isinstance(action, Send):
+                    reply = self._send(core, action)
+                elif isinstance(action, Wait):
+                    reply = self._backoff(action)
+                else:
+                    self._settle(core, window, action)
+                    reply = None
+        except StopIteration:
+            pass
+        except Exception as exc:
+            self._logger.error("flagstream: unexpected error delivering events: %r", exc)
+            self._settle(core, window, Settle(window.remaining, False, "internal_error"))
+
+    def _send(self, core: BatchCore, action: Send) -> DispatchResult:
+        if self._on_log_event is not None:
+            try:
+                self._on_log_event(action.log_event)
+            except Exception as exc:
+                self._logger.error("flagstream: LOG_EVENT listener raised %r", exc)
+        deadline = min(action.deadline, self._close_deadline)
+        result = self._sender.send(action.log_event, deadline)
+        with self._lock:
+            core.record_attempt(retry=action.attempt > 1, ok=result.ok, error=result.error, now=time.time())
+        return result
+
+    def _backoff(self, action: Wait) -> str | None:
+        end = time.monotonic() + action.delay
+        if end > action.deadline:
+            return "retry_exhausted"
+        if not self._closing.is_set() and not self._closing.wait(action.delay):
+            return None
+        # close() began: the wait must also end by close's deadline.
+        if end > self._close_deadline:
+            return "shutdown"
+        if self._stopping.wait(max(0.0, end - time.monotonic())):
+            return "shutdown"
+        return None
+
+    def _settle(self, core: BatchCore, window: Window, action: Settle) -> None:
+        with self._lock:
+            core.settle(window, action.events, delivered=action.delivered, reason=action.reason)
+            if window.remaining <= 0:
+                self._settled.notify_all()
+        if not action.delivered:
+            error = action.result.error if action.result else None
+            self._logger.error(
+                "flagstream: dropped %d event(s) (%s): %s", action.events, action.reason, error
+            )
+        for event in action.dead:
+            if self._dead_letter is not None and action.result is not None:
+                try:
+                    self._dead_letter(event, action.result)
+                except Exception as exc:
+                    self._logger.error("flagstream: dead_letter callback raised %r", exc)
+        self._notify(DeliveryOutcome(action.delivered, action.events, action.reason, action.result))
+
+    def _report_refusals(self, drops: dict[str, int]) -> None:
+        for reason, count in drops.items():
+            self._logger.warning("flagstream: dropped %d event(s) before sending (%s)", count, reason)
+            self._notify(DeliveryOutcome(False, count, reason))
+
+    def _notify(self, outcome: DeliveryOutcome) -> None:
+        if self._on_outcome is not None:
+            try:
+                self._on_outcome(outcome)
+            except Exception as exc:
+                self._logger.error("flagstream: on_outcome callback raised %r", exc)
+
+    # -- flush, close, stats -----------------------------------------------------------
+
+    def flush(self, timeout: float | None = None) -> FlushReport:
+        """Send everything queued now; return by ``timeout`` seconds with what happened.
+
+        ``pending`` in the report counts events queued before the call that were
+        neither delivered nor dropped when it returned.
+        """
+        start = time.monotonic()
+        deadline = start + (self.settings.close_timeout if timeout is None else max(0.0, timeout))
+        if not self._closed:
+            self._ensure_workers()
+        with self._lock:
+            core = self._core
+            target = core.request_flush()
+            delivered, dropped = core.delivered, dict(core.dropped)
+            self._wake.notify_all()
+        while True:
+            with self._lock:
+                while core.pending_before(target) > 0 and (self._running or self._closed):
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._settled.wait(min(remaining, 0.25))
+                pending = core.pending_before(target)
+            if pending and not self._running and not self._closed and time.monotonic() < deadline:
+                self._ensure_workers()  # a worker died while we waited: replace it, keep waiting
+                continue
+            break
+        with self._lock:
+            return FlushReport(
+                delivered=core.delivered - delivered,
+                pending=pending,
+                dropped=freeze_counts(_diff(core.dropped, dropped)),
+                elapsed=time.monotonic() - start,
+                timed_out=pending > 0,
+            )
+
+    def close(self, timeout: float | None = None) -> FlushReport:
+        """Deliver what is queued within ``timeout`` seconds, then stop the workers.
+
+        Returns by the deadline even if the server never answers. Events still
+        queued then are dropped (``shutdown``); ``pending`` counts those still in
+        flight. Later ``process()`` calls are counted as ``closed`` drops. Idempotent.
+        """
+        start = time.monotonic()
+        budget = self.settings.close_timeout if timeout is None else max(0.0, timeout)
+        with self._lock:
+            if self._closed:
+                return FlushReport()
+            self._closed = True
+            core = self._core
+            core.closing = True
+            self._close_deadline = start + budget
+            delivered, dropped = core.delivered, dict(core.dropped)
+            self._space.notify_all()
+        self._closing.set()
+        self.flush(budget - (time.monotonic() - start))
+        with self._lock:
+            core.discard_queue("shutdown")
+            self._stop = True
+            self._wake.notify_all()
+            report = FlushReport(
+                delivered=core.delivered - delivered,
+                pending=core.in_flight_events,
+                dropped=freeze_counts(_diff(core.dropped, dropped)),
+                elapsed=0.0,
+                timed_out=core.in_flight_events > 0 or core.dropped.get("shutdown", 0) > 0,
+            )
+            unreported = core.take_unreported()
+        self._stopping.set()
+        if unreported:
+            self._report_refusals(unreported)
+        for thread in self._workers:
+            if thread is not threading.current_thread():
+                thread.join(max(0.0, start + budget - time.monotonic()))
+        if self._owns_dispatcher:
+            closer = getattr(self.event_dispatcher, "close", None)
+            if callable(closer):
+                closer()
+        lifecycle.unregister(self)
+        elapsed = time.monotonic() - start
+        return FlushReport(report.delivered, report.pending, report.dropped, elapsed, report.timed_out)
+
+    def stop(self) -> None:
+        """optimizely-sdk's name for :meth:`close` with the default timeout."""
+        self.close()
+
+    def stats(self) -> DeliveryStats:
+        """A consistent snapshot of counters and queue state."""
+        with self._lock:
+            alive = sum(1 for t in self._workers if t.is_alive())
+            return self._core.snapshot(time.time(), workers_alive=alive, worker_restarts=self._restarts)
+
+    def prometheus_text(self, prefix: str = "flagstream_delivery") -> str:
+        """:meth:`stats` in the Prometheus text exposition format."""
+        return self.stats().to_prometheus(prefix)
+
+    @property
+    def is_running(self) -> bool:
+        """True while workers are alive and the processor is not closed."""
+        return self._running and not self._closed
+
+    def __enter__(self) -> BatchEventProcessor:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- lifecycle hooks (see flagstream.delivery.lifecycle) ---------------------------
+
+    def _drain_at_exit(self) -> None:
+        if not self._closed and self._pid == os.getpid():
+            self.close(self.settings.exit_budget)
+
+    def _reset_after_fork(self) -> None:
+        # The child owns none of the parent's threads or queued events: start clean.
+        closed = self._closed
+        self._init_state()
+        self._closed = closed
+        if closed:
+            self._core.closing = True
+            self._stop = True
