@@ -444,7 +444,8 @@ def _slow_parse(raw: str | bytes) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         detail = exc.msg
-        if exc.pos >= len(text.rstrip()):
+        if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string"):
+            # The text ends inside a value: the usual cause is a cut-off download or write.
             detail = f"{detail} (truncated?)"
         message = f"datafile: line {exc.lineno} column {exc.colno}: {detail}"
         raise InvalidDatafileError(message, (message,)) from None
