@@ -1,0 +1,78 @@
+"""The client's view of the decision service: the calls it makes, in the shape it needs.
+
+It adds what optimizely-sdk's client does around the service: the user
+profile is loaded once and saved once per call, and flag-level forced
+decisions are looked at before the flag's rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from flagstream._logging import LoggerLike
+from flagstream.config.entities import Experiment, FeatureFlag, Variation
+from flagstream.config.project_config import ProjectConfig
+from flagstream.decision.results import DecisionSource, DecisionUser, FeatureDecision
+from flagstream.decision.service import DecisionService
+from flagstream.decision.user_profile import UserProfileTracker
+
+__all__ = ["DecisionAdapter"]
+
+
+class DecisionAdapter:
+    __slots__ = ("_logger", "_profiles", "service")
+
+    def __init__(self, logger: LoggerLike, user_profile_service: Any) -> None:
+        self._logger = logger
+        self._profiles = user_profile_service
+        self.service = DecisionService(logger, user_profile_service)
+
+    def variation_for_experiment(
+        self, config: ProjectConfig, experiment: Experiment, user: DecisionUser
+    ) -> Variation | None:
+        tracker = UserProfileTracker(user.user_id, self._profiles, self._logger)
+        tracker.load()
+        result = self.service.get_variation(config, experiment, user, tracker)
+        tracker.save()
+        return result.variation
+
+    def decision_for_feature(
+        self, config: ProjectConfig, feature: FeatureFlag, user: DecisionUser
+    ) -> FeatureDecision:
+        return self.service.get_variation_for_feature(config, feature, user)
+
+    def decide_flags(
+        self, config: ProjectConfig, user: DecisionUser, keys: Sequence[Any], options: Sequence[str]
+    ) -> dict[str, FeatureDecision]:
+        """A decision for every key that names a flag; flag-level forced decisions first."""
+        decided: dict[str, FeatureDecision] = {}
+        pending: list[FeatureFlag] = []
+        forced_reasons: dict[str, list[str]] = {}
+        features = config.feature_key_map
+        for key in keys:
+            feature = features.get(key) if isinstance(key, str) else None
+            if feature is None:
+                continue
+            variation, reasons = self.service.find_validated_forced_decision(config, key, None, user)
+            if variation is not None:
+                decided[key] = FeatureDecision(None, variation, DecisionSource.FEATURE_TEST, list(reasons))
+            else:
+                pending.append(feature)
+                forced_reasons[key] = list(reasons)
+        if pending:
+            made = self.service.get_variations_for_feature_list(config, pending, user, options)
+            for feature, decision in zip(pending, made, strict=True):
+                before = forced_reasons.get(feature.key)
+                decided[feature.key] = (
+                    FeatureDecision(
+                        decision.experiment,
+                        decision.variation,
+                        decision.source,
+                        before + decision.reasons,
+                        decision.holdout_decision,
+                    )
+                    if before
+                    else decision
+                )
+        return decided

@@ -1,0 +1,345 @@
+"""The client's plumbing: options, config, processor, decisions and events wiring.
+
+``Optimizely`` (``client.py``) holds the public API; this module holds what
+every API call shares, so each call reads as optimizely-sdk's documented steps.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+from flagstream._logging import SDK_LOGGER, get_logger
+from flagstream.config.project_config import ProjectConfig
+from flagstream.decision.results import DecisionSource as DecisionSources
+from flagstream.errors import ConfigurationError
+from flagstream.events.factory import conversion_event, event_context, impression_event
+from flagstream.events.payload import build_log_event
+from flagstream.events.user_event import ConversionEvent, EventContext, ImpressionEvent, UserEvent
+from flagstream.notifications import NotificationCenter, NotificationTypes
+
+__all__ = ["DecisionSources", "ErrorMessages"]
+
+
+class ErrorMessages:
+    INVALID_INPUT: Final = 'Provided "{}" is in an invalid format.'
+    INVALID_OPTIMIZELY: Final = 'Optimizely instance is not valid. Failing "{}".'
+    INVALID_PROJECT_CONFIG: Final = 'Invalid config. Optimizely instance is not valid. Failing "{}".'
+    INVALID_ATTRIBUTES: Final = "Provided attributes are in an invalid format."
+
+
+# optimizely-sdk's BatchEventProcessor options that have no meaning for flagstream's processor.
+_IGNORED_PROCESSOR_OPTIONS: Final = frozenset({"timeout_interval", "start_on_init", "event_queue"})
+
+
+def _require(value: object, name: str, methods: tuple[str, ...]) -> None:
+    missing = [m for m in methods if not callable(getattr(value, m, None))]
+    if missing:
+        raise ConfigurationError(
+            f"{name} must provide {', '.join(m + '()' for m in methods)}; "
+            f"{type(value).__name__} lacks {', '.join(missing)}"
+        )
+
+
+class _EventMaker:
+    """Makes user events, reusing one EventContext per config."""
+
+    __slots__ = ("_cached", "_endpoint")
+
+    def __init__(self, endpoint: str | None) -> None:
+        self._endpoint = endpoint
+        self._cached: tuple[ProjectConfig, EventContext] | None = None
+
+    def context(self, config: ProjectConfig) -> EventContext:
+        cached = self._cached
+        if cached is not None and cached[0] is config:
+            return cached[1]
+        context = event_context(config, self._endpoint)
+        self._cached = (config, context)
+        return context
+
+    def impression(
+        self,
+        config: ProjectConfig,
+        experiment: Any,
+        variation: Any,
+        flag_key: str,
+        rule_key: str,
+        rule_type: str,
+        enabled: bool,
+        user_id: str,
+        attributes: Mapping[str, Any] | None,
+    ) -> ImpressionEvent:
+        return impression_event(
+            config,
+            self.context(config),
+            experiment,
+            variation,
+            flag_key,
+            rule_key,
+            rule_type,
+            enabled,
+            user_id,
+            attributes,
+        )
+
+    def conversion(
+        self,
+        config: ProjectConfig,
+        event_id: str,
+        event_key: str,
+        user_id: str,
+        attributes: Mapping[str, Any] | None,
+        tags: object,
+    ) -> ConversionEvent:
+        return conversion_event(config, self.context(config), event_id, event_key, user_id, attributes, tags)
+
+
+class _ClientBase:
+    """Construction and the steps every public call shares."""
+
+    def __init__(
+        self,
+        *,
+        datafile: Any,
+        event_dispatcher: Any,
+        logger: Any,
+        error_handler: Any,
+        skip_json_validation: bool,
+        user_profile_service: Any,
+        sdk_key: str | None,
+        config_manager: Any,
+        notification_center: Any,
+        event_processor: Any,
+        datafile_access_token: str | None,
+        default_decide_options: Any,
+        event_processor_options: Mapping[str, Any] | None,
+        event_endpoint: str | None,
+    ) -> None:
+        self.is_valid = True
+        if logger is not None:
+            _require(logger, "logger", ("debug", "info", "warning", "error"))
+        self._logger = get_logger(logger)
+        if error_handler is not None:
+            _require(error_handler, "error_handler", ("handle_error",))
+        self.error_handler = error_handler
+        if event_dispatcher is not None:
+            _require(event_dispatcher, "event_dispatcher", ("dispatch_event",))
+        if user_profile_service is not None:
+            _require(user_profile_service, "user_profile_service", ("lookup", "save"))
+        if config_manager is not None:
+            _require(config_manager, "config_manager", ("get_config",))
+        if notification_center is not None:
+            _require(
+                notification_center,
+                "notification_center",
+                ("add_notification_listener", "send_notifications"),
+            )
+        if event_processor is not None:
+            _require(event_processor, "event_processor", ("process",))
+        if sdk_key is not None and not isinstance(sdk_key, str):
+            raise ConfigurationError(f"sdk_key must be a string, not {type(sdk_key).__name__}")
+        if datafile_access_token is not None and not isinstance(datafile_access_token, str):
+            raise ConfigurationError("datafile_access_token must be a string")
+        if default_decide_options is None:
+            default_decide_options = []
+        if not isinstance(default_decide_options, list) or not all(
+            isinstance(o, str) for o in default_decide_options
+        ):
+            raise ConfigurationError(
+                "default_decide_options must be a list of OptimizelyDecideOption strings"
+            )
+        if event_processor_options is not None and not isinstance(event_processor_options, Mapping):
+            raise ConfigurationError("event_processor_options must be a dict")
+        if event_endpoint is not None and not (
+            isinstance(event_endpoint, str) and event_endpoint.startswith(("http://", "https://"))
+        ):
+            raise ConfigurationError(f"event_endpoint must be an http(s) URL, not {event_endpoint!r}")
+
+        self._default_decide_options: list[str] = list(default_decide_options)
+        self._notifications: NotificationCenter = notification_center or NotificationCenter(self._logger)
+        self._events = _EventMaker(event_endpoint)
+        self.event_endpoint = event_endpoint
+        self.user_profile_service = user_profile_service
+        self._close_lock = threading.Lock()
+        self._closed = False
+
+        from flagstream._decisions import DecisionAdapter  # noqa: PLC0415 (import cycle)
+
+        self._decisions = DecisionAdapter(self._logger, user_profile_service)
+        self.event_processor = event_processor or self._default_processor(
+            event_dispatcher, event_processor_options
+        )
+        self.event_dispatcher = event_dispatcher or getattr(self.event_processor, "event_dispatcher", None)
+        self.config_manager = config_manager or self._default_config_manager(
+            datafile, sdk_key, datafile_access_token, skip_json_validation
+        )
+
+    # -- construction helpers ------------------------------------------------
+
+    def _default_processor(self, dispatcher: Any, options: Mapping[str, Any] | None) -> Any:
+        from flagstream.delivery.processor import BatchEventProcessor  # noqa: PLC0415 (optional import cost)
+
+        kwargs = {k: v for k, v in (options or {}).items() if k not in _IGNORED_PROCESSOR_OPTIONS}
+        try:
+            return BatchEventProcessor(
+                dispatcher,
+                logger=self._logger,
+                on_log_event=self._on_log_event,
+                on_outcome=self._on_outcome,
+                **kwargs,
+            )
+        except TypeError as exc:
+            raise ConfigurationError(f"event_processor_options: {exc}") from None
+
+    def _default_config_manager(
+        self, datafile: Any, sdk_key: str | None, access_token: str | None, skip_json_validation: bool
+    ) -> Any:
+        from flagstream.config.managers import PollingConfigManager, StaticConfigManager  # noqa: PLC0415
+
+        if sdk_key:
+            return PollingConfigManager(
+                sdk_key=sdk_key,
+                datafile=datafile,
+                datafile_access_token=access_token,
+                logger=self._logger,
+                on_update=self._on_config_update,
+                skip_json_validation=skip_json_validation,
+            )
+        return StaticConfigManager(
+            datafile,
+            skip_json_validation=skip_json_validation,
+            logger=self._logger,
+            on_update=self._on_config_update,
+        )
+
+    def _on_log_event(self, log_event: Any) -> None:
+        if self._notifications.has_listeners(NotificationTypes.LOG_EVENT):
+            self._notifications.send_notifications(NotificationTypes.LOG_EVENT, log_event)
+
+    def _on_outcome(self, outcome: Any) -> None:
+        if self._notifications.has_listeners(NotificationTypes.DELIVERY):
+            self._notifications.send_notifications(NotificationTypes.DELIVERY, outcome)
+
+    def _on_config_update(self, _config: Any = None) -> None:
+        self._notifications.send_notifications(NotificationTypes.OPTIMIZELY_CONFIG_UPDATE)
+
+    # -- the steps every call shares --------------------------------------------
+
+    @property
+    def notification_center(self) -> NotificationCenter:
+        return self._notifications
+
+    @property
+    def logger(self) -> Any:
+        return self._logger
+
+    @property
+    def default_decide_options(self) -> list[str]:
+        return list(self._default_decide_options)
+
+    def _check_valid(self, api: str) -> bool:
+        if not self.is_valid:
+            self._logger.error(ErrorMessages.INVALID_OPTIMIZELY.format(api))
+        return self.is_valid
+
+    def _invalid_input(self, name: str) -> None:
+        self._logger.error(ErrorMessages.INVALID_INPUT.format(name))
+
+    def _valid_attributes(self, attributes: object) -> bool:
+        if attributes and type(attributes) is not dict:
+            self._logger.error(ErrorMessages.INVALID_ATTRIBUTES)
+            return False
+        return True
+
+    def _config_quiet(self) -> ProjectConfig | None:
+        config: ProjectConfig | None = self.config_manager.get_config()
+        return config
+
+    def _config(self, api: str) -> ProjectConfig | None:
+        config = self._config_quiet()
+        if config is None:
+            self._logger.error(ErrorMessages.INVALID_PROJECT_CONFIG.format(api))
+        return config
+
+    def _debug(self, message: Callable[[], str]) -> None:
+        logger = self._logger
+        if logger is SDK_LOGGER and not SDK_LOGGER.isEnabledFor(logging.DEBUG):
+            return
+        logger.debug(message())
+
+    def _process(self, user_event: UserEvent) -> None:
+        try:
+            self.event_processor.process(user_event)
+        except Exception:  # a broken user processor must not break the caller
+            self._logger.exception("Event processor failed to accept an event.")
+
+    @staticmethod
+    def _log_event_dict(user_event: UserEvent) -> dict[str, Any]:
+        log_event = build_log_event([user_event])
+        return {
+            "url": log_event.url,
+            "http_verb": log_event.http_verb,
+            "params": log_event.params,
+            "headers": log_event.headers,
+        }
+
+    # -- configuration -----------------------------------------------------------
+
+    def get_optimizely_config(self) -> Any:
+        """The datafile as an ``OptimizelyConfig`` (experiments, features, variables), or ``None``."""
+        try:
+            if not self._check_valid("get_optimizely_config"):
+                return None
+            config = self._config("get_optimizely_config")
+            if config is None:
+                return None
+            from flagstream.optimizely_config import build_optimizely_config  # noqa: PLC0415
+
+            return build_optimizely_config(config)
+        except Exception:
+            self._logger.exception('Unexpected error in "get_optimizely_config".')
+            return None
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def flush(self, timeout: float = 5.0) -> Any:
+        """Send what is queued, waiting at most ``timeout`` seconds; returns the processor's report."""
+        flush = getattr(self.event_processor, "flush", None)
+        if not callable(flush):
+            return None
+        try:
+            return flush(timeout)
+        except Exception:
+            self._logger.exception("Flushing events failed.")
+            return None
+
+    def close(self, timeout: float = 5.0) -> Any:
+        """Flush and stop the event processor (within ``timeout``) and stop datafile polling."""
+        with self._close_lock:
+            if self._closed:
+                return None
+            self._closed = True
+        report = None
+        try:
+            close = getattr(self.event_processor, "close", None)
+            if callable(close):
+                report = close(timeout)
+            elif callable(getattr(self.event_processor, "stop", None)):
+                self.event_processor.stop()
+        except Exception:
+            self._logger.exception("Closing the event processor failed.")
+        try:
+            if callable(getattr(self.config_manager, "stop", None)):
+                self.config_manager.stop()
+        except Exception:
+            self._logger.exception("Stopping the config manager failed.")
+        return report
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

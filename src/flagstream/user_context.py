@@ -1,0 +1,168 @@
+"""``OptimizelyUserContext``: a user, their attributes and forced decisions, and the decide API."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from flagstream.client import Optimizely
+    from flagstream.decide import OptimizelyDecision
+
+__all__ = ["OptimizelyUserContext"]
+
+
+class OptimizelyUserContext:
+    """A user to decide for, made by :meth:`Optimizely.create_user_context`.
+
+    >>> user = client.create_user_context("user-1", {"country": "de"})  # doctest: +SKIP
+    >>> user.decide("checkout_flow").variation_key                       # doctest: +SKIP
+    'treatment'
+
+    Each ``decide*`` call works on a snapshot of the attributes and forced
+    decisions taken when it starts, so another thread's ``set_attribute`` never
+    changes a decision half-way; the snapshot is the decision's ``user_context``.
+    """
+
+    class OptimizelyDecisionContext:
+        """Which decision a forced decision applies to: a flag, or one rule of a flag."""
+
+        __slots__ = ("flag_key", "rule_key")
+
+        def __init__(self, flag_key: str, rule_key: str | None = None) -> None:
+            self.flag_key = flag_key
+            self.rule_key = rule_key
+
+        def __hash__(self) -> int:
+            return hash((self.flag_key, self.rule_key))
+
+        def __eq__(self, other: object) -> bool:
+            if not isinstance(other, OptimizelyUserContext.OptimizelyDecisionContext):
+                return NotImplemented
+            return (self.flag_key, self.rule_key) == (other.flag_key, other.rule_key)
+
+        def __repr__(self) -> str:
+            return f"OptimizelyDecisionContext(flag_key={self.flag_key!r}, rule_key={self.rule_key!r})"
+
+    class OptimizelyForcedDecision:
+        """The variation a forced decision imposes."""
+
+        __slots__ = ("variation_key",)
+
+        def __init__(self, variation_key: str) -> None:
+            self.variation_key = variation_key
+
+        def __repr__(self) -> str:
+            return f"OptimizelyForcedDecision(variation_key={self.variation_key!r})"
+
+    __slots__ = ("_attributes", "_forced", "_lock", "client", "user_id")
+
+    def __init__(
+        self,
+        optimizely_client: Optimizely | None,
+        user_id: str,
+        user_attributes: dict[str, Any] | None = None,
+    ) -> None:
+        self.client = optimizely_client
+        self.user_id = user_id
+        self._attributes: dict[str, Any] = dict(user_attributes) if isinstance(user_attributes, dict) else {}
+        self._forced: dict[tuple[str, str | None], OptimizelyUserContext.OptimizelyForcedDecision] = {}
+        self._lock = threading.Lock()
+
+    # -- what the decision service reads ----------------------------------
+
+    @property
+    def attributes(self) -> dict[str, Any]:
+        """The attributes of this context (a snapshot's own dict: do not mutate)."""
+        return self._attributes
+
+    def get_forced_decision_variation_key(self, flag_key: str, rule_key: str | None) -> str | None:
+        if not self._forced:
+            return None
+        forced = self._forced.get((flag_key, rule_key))
+        return None if forced is None else forced.variation_key
+
+    def _snapshot(self) -> OptimizelyUserContext:
+        clone = OptimizelyUserContext.__new__(OptimizelyUserContext)
+        clone.client = self.client
+        clone.user_id = self.user_id
+        clone._lock = threading.Lock()
+        with self._lock:
+            clone._attributes = dict(self._attributes)
+            clone._forced = dict(self._forced)
+        return clone
+
+    # -- public API (optimizely-sdk's) --------------------------------------
+
+    def get_user_attributes(self) -> dict[str, Any]:
+        with self._lock:
+            return dict(self._attributes)
+
+    def set_attribute(self, attribute_key: str, attribute_value: Any) -> None:
+        with self._lock:
+            self._attributes[attribute_key] = attribute_value
+
+    def decide(self, key: str, options: list[str] | None = None) -> OptimizelyDecision:
+        """Decide one flag for this user; sends the impression unless ``DISABLE_DECISION_EVENT``."""
+        from flagstream.decide import OptimizelyDecision  # noqa: PLC0415 (import cycle)
+
+        if self.client is None:
+            return OptimizelyDecision(flag_key=key, user_context=self)
+        return self.client._decide(
+            self._snapshot(), key, list(options) if isinstance(options, list) else options
+        )
+
+    def decide_for_keys(
+        self, keys: list[str], options: list[str] | None = None
+    ) -> dict[str, OptimizelyDecision]:
+        if self.client is None:
+            return {}
+        return self.client._decide_for_keys(
+            self._snapshot(), keys, list(options) if isinstance(options, list) else options
+        )
+
+    def decide_all(self, options: list[str] | None = None) -> dict[str, OptimizelyDecision]:
+        if self.client is None:
+            return {}
+        return self.client._decide_all(
+            self._snapshot(), list(options) if isinstance(options, list) else options
+        )
+
+    def track_event(self, event_key: str, event_tags: dict[str, Any] | None = None) -> None:
+        if self.client is not None:
+            self.client.track(event_key, self.user_id, self.get_user_attributes(), event_tags)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"user_id": self.user_id, "attributes": self.get_user_attributes()}
+
+    def set_forced_decision(
+        self, decision_context: OptimizelyDecisionContext, decision: OptimizelyForcedDecision
+    ) -> bool:
+        """Force ``decision`` for ``decision_context``; always ``True`` (as optimizely-sdk)."""
+        try:
+            key = (decision_context.flag_key, decision_context.rule_key)
+        except AttributeError:
+            return False
+        with self._lock:
+            self._forced[key] = decision
+        return True
+
+    def get_forced_decision(
+        self, decision_context: OptimizelyDecisionContext
+    ) -> OptimizelyForcedDecision | None:
+        key = (getattr(decision_context, "flag_key", None), getattr(decision_context, "rule_key", None))
+        with self._lock:
+            return self._forced.get(key)  # type: ignore[arg-type]
+
+    def remove_forced_decision(self, decision_context: OptimizelyDecisionContext) -> bool:
+        key = (getattr(decision_context, "flag_key", None), getattr(decision_context, "rule_key", None))
+        with self._lock:
+            return self._forced.pop(key, None) is not None  # type: ignore[arg-type]
+
+    def remove_all_forced_decisions(self) -> bool:
+        with self._lock:
+            self._forced.clear()
+        return True
+
+    def __repr__(self) -> str:
+        return f"OptimizelyUserContext(user_id={self.user_id!r}, attributes={self.get_user_attributes()!r})"
