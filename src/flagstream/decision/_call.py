@@ -1,0 +1,58 @@
+"""The context of one decision call: the user, the reasons sink and the log switches."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from flagstream._logging import LoggerLike
+from flagstream.decision import messages as msg
+from flagstream.decision._trace import Trace
+
+__all__ = ["BUCKETING_ID_ATTRIBUTE", "Call"]
+
+BUCKETING_ID_ATTRIBUTE = "$opt_bucketing_id"
+_EMPTY: Mapping[str, object] = {}
+
+
+class Call(Trace):
+    """One decision call for one user.
+
+    ``attrs`` is the user's attribute snapshot (an empty mapping when the user
+    handed in something that is not a mapping). The bucketing id is
+    ``$opt_bucketing_id`` when it is a string, else the user id; a non-string
+    one adds a warning reason each time bucketing would read it, as the
+    reference does.
+    """
+
+    __slots__ = ("attrs", "bucketing_id", "bucketing_id_invalid", "user", "user_id")
+
+    def __init__(self, logger: LoggerLike, reasons: list[str] | None, user: object) -> None:
+        super().__init__(logger, reasons)
+        self.user = user
+        try:
+            self.user_id: str = user.user_id  # type: ignore[attr-defined]
+        except Exception:
+            self.user_id = None  # type: ignore[assignment]
+        try:
+            attrs = user.attributes  # type: ignore[attr-defined]
+        except Exception:
+            attrs = _EMPTY
+        if type(attrs) is not dict and not isinstance(attrs, Mapping):
+            attrs = _EMPTY
+        self.attrs: Mapping[str, object] = attrs
+        try:
+            raw = attrs.get(BUCKETING_ID_ATTRIBUTE)
+        except Exception:
+            raw = None
+        self.bucketing_id_invalid = raw is not None and not isinstance(raw, str)
+        self.bucketing_id: str = raw if isinstance(raw, str) else self.user_id
+
+    def note_bucketing_id(self) -> None:
+        """Add the reason for a non-string ``$opt_bucketing_id`` (each time the id is read)."""
+        if self.bucketing_id_invalid:
+            self.reason_warning(msg.BUCKETING_ID_NOT_STRING)
+
+    def new_reasons(self) -> None:
+        """Start a fresh reasons list (one per flag) when reasons are collected."""
+        if self.reasons is not None:
+            self.reasons = []

@@ -1,0 +1,87 @@
+"""What the decision service returns, and what it needs to know about a user.
+
+>>> decision = FeatureDecision(None, None, DecisionSource.ROLLOUT, [])
+>>> decision.source
+'rollout'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Final, Protocol
+
+from flagstream.config.entities import Experiment, Holdout, Variation
+
+__all__ = [
+    "DecisionSource",
+    "DecisionUser",
+    "FeatureDecision",
+    "SimpleUser",
+    "VariationResult",
+]
+
+
+class DecisionSource:
+    """Where a flag decision came from (optimizely-sdk's ``DecisionSources`` values)."""
+
+    FEATURE_TEST: Final = "feature-test"
+    ROLLOUT: Final = "rollout"
+    HOLDOUT: Final = "holdout"
+    EXPERIMENT: Final = "experiment"
+
+
+class DecisionUser(Protocol):
+    """The user a decision is made for: an id, an attribute snapshot and forced decisions.
+
+    The client's user context implements it. ``attributes`` must not change
+    during a decision (hand in a copy). ``get_forced_decision_variation_key``
+    is called for the flag and for every rule evaluated, so it should be cheap
+    when the user has no forced decisions.
+    """
+
+    @property
+    def user_id(self) -> str: ...
+
+    @property
+    def attributes(self) -> Mapping[str, object]: ...
+
+    def get_forced_decision_variation_key(self, flag_key: str, rule_key: str | None) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SimpleUser:
+    """A :class:`DecisionUser` without forced decisions (the legacy ``activate``-style calls)."""
+
+    user_id: str
+    attributes: Mapping[str, object] = field(default_factory=dict)
+
+    def get_forced_decision_variation_key(self, flag_key: str, rule_key: str | None) -> str | None:
+        """Always None: this user has no forced decisions."""
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class VariationResult:
+    """The variation of one experiment for a user (None when not bucketed) and the reasons."""
+
+    variation: Variation | None
+    reasons: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureDecision:
+    """A flag decision: the rule (experiment, rollout rule or holdout), its variation and source.
+
+    ``holdout_decision`` is set when the user fell into a global holdout with
+    ``excludeTargetedDeliveries`` and the decision then came from a targeted
+    delivery or the rollout: the client sends that holdout's impression too,
+    as optimizely-sdk does. ``reasons`` is empty unless ``INCLUDE_REASONS``
+    was among the options.
+    """
+
+    experiment: Experiment | Holdout | None
+    variation: Variation | None
+    source: str
+    reasons: list[str]
+    holdout_decision: FeatureDecision | None = None
