@@ -99,6 +99,7 @@ class RawServer:
                     return
                 if self.mode == "reset":
                     conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    conn.close()  # with linger 0: an RST, not a FIN
                     return
                 if self.mode == "slow":
                     for byte in _OK:
@@ -112,6 +113,8 @@ class RawServer:
 
     def close(self) -> None:
         self._closing.set()
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept() on Linux
         self._listener.close()
         with self._lock:
             conns, threads = list(self._conns), list(self._threads)

@@ -7,6 +7,7 @@ event), records raw bodies, timestamps and statuses, and de-duplicates nothing.
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -22,8 +23,9 @@ def _accept_all(body: bytes, n: int) -> tuple[int, dict[str, str]]:
 
 
 class Sink:
-    def __init__(self, rule: Rule = _accept_all) -> None:
+    def __init__(self, rule: Rule = _accept_all, *, tls: tuple[str, str] | None = None) -> None:
         self.rule = rule
+        self.paths: list[str] = []
         self.lock = threading.Condition()
         self.log: list[tuple[float, int, bytes, dict[str, str]]] = []  # (time, status, body, headers)
         sink = self
@@ -38,6 +40,7 @@ class Sink:
                     n = len(sink.log)
                 status, extra = sink.rule(body, n)
                 with sink.lock:
+                    sink.paths.append(self.path)
                     sink.log.append((time.monotonic(), status, body, dict(self.headers)))
                     sink.lock.notify_all()
                 self.send_response(status)
@@ -51,7 +54,13 @@ class Sink:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1/events"
+        scheme = "http"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            scheme = "https"
+        self.url = f"{scheme}://127.0.0.1:{self.server.server_address[1]}/v1/events"
         self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05})
         self._thread.daemon = True
         self._thread.start()
