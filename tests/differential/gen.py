@@ -1,0 +1,1193 @@
+"""Seeded generators for differential tests: datafiles, users, event tags, call scripts.
+
+Everything here is a pure function of a seed (``random.Random``), so a failing case
+is reproduced from one integer. Datafiles are valid for optimizely-sdk 5.7 (they pass
+its JSON schema) and cover every feature the decision path reads: experiment
+statuses, traffic allocation with empty slices and gaps, random and overlapping
+groups, whitelisting, legacy and typed audiences, ``audienceConditions`` trees,
+every match type, feature tests, rollouts, ``fr``/``td`` experiment types, global
+and local holdouts, variables of every type, and the project-level switches.
+
+``Knobs`` turns the rarer, nastier corners on or off; the defaults are what the
+main differential test uses.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+__all__ = [
+    "Call",
+    "Ctx",
+    "Forced",
+    "Knobs",
+    "Script",
+    "datafile_strategy",
+    "generate_datafile",
+    "generate_script",
+    "script_strategy",
+]
+
+# ---------------------------------------------------------------------------
+# knobs
+
+
+@dataclass(frozen=True)
+class Knobs:
+    """Which corners the generators reach into."""
+
+    # datafile
+    missing_audience_ids: bool = True  # audience ids that no audience defines (the SDK says UNKNOWN)
+    dangling_traffic_ids: bool = False  # trafficAllocation entityIds that name no variation
+    non_numeric_variation_ids: bool = True  # the payload normalizer nulls these
+    unknown_condition_kinds: bool = True  # unknown match types / condition types
+    qualified_conditions: bool = False  # ODP segments ("qualified"): ODP is out of scope
+    invalid_variable_values: bool = True  # "4.5" for an integer, broken JSON, ...
+    huge_json_numbers: bool = False  # ints beyond 64 bits / 1e400 inside JSON variables and conditions
+    lowercase_region: bool = False  # "eu" instead of "EU"
+    local_holdout_without_rules: bool = True  # dropped (with an error) by optimizely-sdk
+    # users / calls
+    nasty_user_ids: bool = False  # lone surrogates: both SDKs' hashing raises on them
+    broken_profiles: bool = False  # profiles whose bucket map holds non-dicts: optimizely-sdk raises
+    unhashable_keys: bool = False  # lists inside decide_for_keys keys: optimizely-sdk raises
+    nan_in_tags: bool = True  # NaN/inf inside event tags (not valid JSON on the wire)
+    wrong_types: bool = True  # None / ints / lists where keys and ids belong
+
+
+DEFAULT_KNOBS = Knobs()
+
+STATUSES = ["Running", "Running", "Running", "Running", "Launched", "Paused", "Not started", "Archived"]
+HOLDOUT_STATUSES = ["Running", "Running", "Running", "Draft", "Concluded", "Archived"]
+MATCHES = [
+    "exact",
+    "exists",
+    "substring",
+    "gt",
+    "ge",
+    "lt",
+    "le",
+    "semver_eq",
+    "semver_gt",
+    "semver_ge",
+    "semver_lt",
+    "semver_le",
+    None,  # no "match": legacy exact
+]
+SEMVERS = [
+    "1.2.3",
+    "1.2",
+    "2",
+    "1.2.3-beta",
+    "1.2.3-beta.2",
+    "1.2.3+build.7",
+    "1.2.3-rc.1+build.1",
+    "1.10.0",
+    "0.9.9",
+    "3.0.0-alpha",
+    "1.2.3.4",
+    "1..2",
+    " 1.2",
+    "a.b.c",
+    "1.2.x",
+    "",
+    "10",
+    "1.2.3-",
+]
+TWO53 = 2**53
+NUMBERS: list[Any] = [
+    0,
+    1,
+    -1,
+    5,
+    17,
+    42,
+    99,
+    100,
+    2.5,
+    -3.75,
+    0.0,
+    1e-9,
+    1000000,
+    TWO53,
+    TWO53 - 1,
+    TWO53 + 1,
+    -TWO53,
+    -TWO53 - 1,
+    9007199254740992.0,
+    9007199254740994.0,
+    1.5e300,
+]
+STRINGS = [
+    "",
+    "a",
+    "en",
+    "fr",
+    "US",
+    "us",
+    "chrome",
+    "firefox",
+    "Mozilla/5.0",
+    "ünï",
+    "日本",
+    "😀",
+    "x y",
+    "0",
+]
+VARIABLE_TYPES = ["boolean", "integer", "double", "string", "json", "json-string"]
+DECIDE_OPTIONS = [
+    "DISABLE_DECISION_EVENT",
+    "ENABLED_FLAGS_ONLY",
+    "IGNORE_USER_PROFILE_SERVICE",
+    "INCLUDE_REASONS",
+    "EXCLUDE_VARIABLES",
+]
+
+
+# ---------------------------------------------------------------------------
+# datafile
+
+
+class _Ids:
+    """Unique ids: numeric strings, occasionally opaque."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.next = rng.randrange(10_000, 90_000) * 1000
+        self.used: set[str] = set()
+
+    def numeric(self) -> str:
+        self.next += self.rng.randrange(1, 50)
+        value = str(self.next)
+        if self.rng.random() < 0.03:
+            value = "0" + value  # leading zero: still numeric for the normalizer
+        self.used.add(value)
+        return value
+
+    def opaque(self, prefix: str) -> str:
+        self.next += self.rng.randrange(1, 50)
+        value = f"{prefix}{self.next}"
+        self.used.add(value)
+        return value
+
+
+class _DatafileGen:
+    def __init__(self, seed: int, version: str | None, knobs: Knobs) -> None:
+        self.rng = random.Random(seed)
+        self.seed = seed
+        self.knobs = knobs
+        rng = self.rng
+        self.version = version or rng.choices(["4", "3", "2"], weights=[85, 8, 7])[0]
+        self.ids = _Ids(rng)
+        self.keys: set[str] = set()
+        self.attributes: list[dict[str, str]] = []
+        self.attr_values: dict[str, list[Any]] = {}
+        self.audiences: list[dict[str, Any]] = []
+        self.typed_audiences: list[dict[str, Any]] = []
+        self.audience_ids: list[str] = []
+        self.all_rule_ids: list[str] = []
+        # some files concentrate on holdouts that exclude targeted deliveries
+        self.holdout_focus = self.version == "4" and self.chance(0.15)
+
+    # -- helpers
+    def key(self, prefix: str) -> str:
+        while True:
+            base = f"{prefix}_{self.rng.randrange(1000)}"
+            if self.rng.random() < 0.04:
+                base = f"{prefix}_ü{self.rng.randrange(100)}"
+            if base not in self.keys:
+                self.keys.add(base)
+                return base
+
+    def chance(self, p: float) -> bool:
+        return self.rng.random() < p
+
+    # -- attributes and audiences
+    def make_attributes(self) -> None:
+        names = [
+            "age",
+            "country",
+            "browser",
+            "app_version",
+            "score",
+            "is_vip",
+            "plan",
+            "big",
+            "ratio",
+            "tier",
+        ]
+        self.rng.shuffle(names)
+        for name in names[: self.rng.randrange(4, len(names) + 1)]:
+            self.attributes.append({"id": self.ids.numeric(), "key": name})
+        if self.chance(0.3):
+            self.attributes.append({"id": self.ids.numeric(), "key": "ünicode_ключ"})
+        if self.chance(0.2):
+            # a declared attribute with the reserved prefix: sent by id, with a warning
+            self.attributes.append({"id": self.ids.numeric(), "key": "$opt_declared"})
+
+    def condition_value(self, match: str | None) -> Any:
+        rng = self.rng
+        if match in (None, "exact"):
+            kind = rng.random()
+            if kind < 0.35:
+                return rng.choice(STRINGS)
+            if kind < 0.7:
+                return rng.choice(NUMBERS)
+            if kind < 0.9:
+                return rng.choice([True, False])
+            return rng.choice([None, [1], {"a": 1}, 1e308 * 10]) if self.knobs.unknown_condition_kinds else 1
+        if match == "exists":
+            return rng.choice([None, "x", 1])
+        if match == "substring":
+            return rng.choice(STRINGS) if rng.random() < 0.9 else rng.choice([5, None, True])
+        if match in ("gt", "ge", "lt", "le"):
+            return rng.choice(NUMBERS) if rng.random() < 0.9 else rng.choice(["5", None, True, 1e308 * 10])
+        if match.startswith("semver"):
+            return rng.choice(SEMVERS) if rng.random() < 0.93 else rng.choice([1, 1.2, None, True])
+        if match == "qualified":
+            return rng.choice(["seg_a", "seg_b", 3])
+        return rng.choice(STRINGS + NUMBERS)
+
+    def leaf(self) -> dict[str, Any]:
+        rng = self.rng
+        attr_keys = [a["key"] for a in self.attributes] + ["undeclared_attr", "$opt_dummy_attribute"]
+        name = rng.choice(attr_keys)
+        match = rng.choice(MATCHES)
+        cond_type = "custom_attribute"
+        if self.knobs.unknown_condition_kinds and self.chance(0.04):
+            match = rng.choice(["regex", "EXACT", "contains"])
+        if self.knobs.unknown_condition_kinds and self.chance(0.04):
+            cond_type = rng.choice(["third_party_dimension", "unknown_type"])
+        if self.knobs.qualified_conditions and self.chance(0.05):
+            match, cond_type, name = "qualified", "third_party_dimension", "odp.audiences"
+        value = self.condition_value(match)
+        self.attr_values.setdefault(name, []).append(value)
+        leaf: dict[str, Any] = {"name": name, "type": cond_type, "value": value}
+        if match is not None:
+            leaf["match"] = match
+        if self.chance(0.05):
+            del leaf["value"]  # no value at all: exists still works, the rest say UNKNOWN
+        return leaf
+
+    def tree(self, depth: int, leaf_fn: Any) -> Any:
+        rng = self.rng
+        if depth <= 0 or self.chance(0.3):
+            return leaf_fn()
+        op = rng.choice(["and", "or", "or", "not"])
+        n = 1 if op == "not" and self.chance(0.8) else rng.randrange(1, 4)
+        children = [self.tree(depth - 1, leaf_fn) for _ in range(n)]
+        if self.chance(0.08) and not any(isinstance(c, list) for c in children):
+            # no operator: implicit OR (never around a bare sub-list: optimizely-sdk's
+            # OptimizelyConfig builder crashes on that shape, which exports never contain)
+            return children
+        return [op, *children]
+
+    def make_audiences(self) -> None:
+        rng = self.rng
+        for _ in range(rng.randrange(2, 8)):
+            aid = self.ids.numeric()
+            name = f"aud {aid}"
+            tree = self.tree(3, self.leaf)
+            if not isinstance(tree, list):
+                tree = ["or", tree]
+            if self.version == "4" and self.chance(0.5):
+                # typed audience; legacy twin with the dummy condition, as Optimizely exports them
+                typed_conditions = tree
+                if self.chance(0.1):
+                    typed_conditions = self.leaf()  # a single leaf, not a list
+                self.typed_audiences.append({"id": aid, "name": name, "conditions": typed_conditions})
+                if self.chance(0.8):
+                    dummy = [
+                        "or",
+                        {
+                            "match": "exact",
+                            "name": "$opt_dummy_attribute",
+                            "type": "custom_attribute",
+                            "value": "$opt_dummy_value",
+                        },
+                    ]
+                    self.audiences.append({"id": aid, "name": name, "conditions": json.dumps(dummy)})
+            else:
+                self.audiences.append({"id": aid, "name": name, "conditions": json.dumps(tree)})
+            self.audience_ids.append(aid)
+
+    def audience_ref(self) -> str:
+        if self.knobs.missing_audience_ids and self.chance(0.08):
+            return "99" + str(self.rng.randrange(10**6))
+        return self.rng.choice(self.audience_ids)
+
+    def targeting(self, rule: dict[str, Any]) -> None:
+        rng = self.rng
+        kind = rng.random()
+        if kind < 0.35:
+            rule["audienceIds"] = []
+        elif kind < 0.6 or self.version != "4":
+            rule["audienceIds"] = [self.audience_ref() for _ in range(rng.randrange(1, 3))]
+        else:
+            rule["audienceIds"] = [self.audience_ref()]
+            cond = self.tree(3, self.audience_ref)
+            if not isinstance(cond, list):
+                cond = rng.choice([[cond], ["or", cond], ["and", cond]])
+            rule["audienceConditions"] = cond
+            if self.chance(0.05):
+                rule["audienceConditions"] = []
+
+    # -- experiments
+    def allocation(self, entity_ids: list[str], full: bool) -> list[dict[str, Any]]:
+        """Increasing endOfRange slices with empty slices and gaps."""
+        rng = self.rng
+        slices: list[dict[str, Any]] = []
+        end = 0
+        candidates = list(entity_ids)
+        if self.knobs.dangling_traffic_ids and self.chance(0.1):
+            candidates.append(self.ids.numeric())
+        for entity in candidates:
+            if self.chance(0.12):
+                end = min(10000, end + rng.randrange(0, 2500))
+                slices.append({"entityId": "", "endOfRange": end})
+            end = min(10000, end + rng.randrange(0, 6000))
+            slices.append({"entityId": entity, "endOfRange": end})
+        if full and candidates and self.chance(0.6):
+            slices[-1]["endOfRange"] = 10000
+        if self.chance(0.05):
+            slices.append({"entityId": rng.choice(candidates) if candidates else "", "endOfRange": 10000})
+        if self.chance(0.03):
+            slices = []
+        return slices
+
+    def variation(self, variables: list[dict[str, Any]] | None, feature: bool) -> dict[str, Any]:
+        if self.knobs.non_numeric_variation_ids and self.chance(0.06):
+            vid = self.ids.opaque(self.rng.choice(["var_", "v-", " "]))
+        else:
+            vid = self.ids.numeric()
+        var: dict[str, Any] = {"id": vid, "key": self.key("var")}
+        if feature:
+            var["featureEnabled"] = self.chance(0.75)
+            usages = []
+            for variable in variables or []:
+                if self.chance(0.7):
+                    usages.append({"id": variable["id"], "value": self.variable_value(variable["type"])})
+            var["variables"] = usages
+        elif self.version != "2":
+            var["variables"] = []
+        return var
+
+    def experiment(
+        self,
+        layer_id: str | None = None,
+        variables: list[dict[str, Any]] | None = None,
+        feature: bool = False,
+        rollout_rule: bool = False,
+    ) -> dict[str, Any]:
+        rng = self.rng
+        eid = self.ids.numeric() if self.chance(0.97) else self.ids.opaque("exp-")
+        n_var = 1 if rollout_rule and self.chance(0.8) else rng.randrange(1, 5)
+        variations = [self.variation(variables, feature) for _ in range(n_var)]
+        exp: dict[str, Any] = {
+            "id": eid,
+            "key": self.key("rule" if rollout_rule else "exp"),
+            "status": "Running" if rollout_rule and self.chance(0.9) else rng.choice(STATUSES),
+            "layerId": layer_id or (self.ids.numeric() if self.chance(0.9) else self.ids.opaque("layer_")),
+            "variations": variations,
+            "trafficAllocation": self.allocation([v["id"] for v in variations], full=True),
+            "forcedVariations": {},
+        }
+        if self.chance(0.05):
+            exp["layerId"] = ""  # campaign_id falls back to the experiment id
+        self.targeting(exp)
+        if not rollout_rule and self.chance(0.4):
+            users = [f"user_{rng.randrange(40)}", "whitelisted", "", "ユーザー"]
+            for user in rng.sample(users, rng.randrange(1, 3)):
+                exp["forcedVariations"][user] = rng.choice(variations)["key"]
+            if self.chance(0.1):
+                exp["forcedVariations"]["whitelisted_bad"] = "no_such_variation"
+        if self.version == "4" and not rollout_rule and self.chance(0.45):
+            exp["type"] = rng.choice(["ab", "fr", "td", "td", "mab", "fr"])
+        if self.holdout_focus and not rollout_rule and self.chance(0.6):
+            exp["type"] = "td"
+            exp["status"] = "Running"
+        self.all_rule_ids.append(eid)
+        return exp
+
+    # -- variables
+    def variable_value(self, vtype: str) -> str:
+        rng = self.rng
+        bad = self.knobs.invalid_variable_values and self.chance(0.05)
+        if vtype == "boolean":
+            return rng.choice(["True", "1", "yes"]) if bad else rng.choice(["true", "false"])
+        if vtype == "integer":
+            if bad:
+                return rng.choice(["4.5", "", "abc", "1e3"])
+            return str(rng.choice([0, 1, -7, 42, 10**6, TWO53 + 1, -(2**63)]))
+        if vtype == "double":
+            if bad:
+                return rng.choice(["abc", "", "1,5"])
+            return rng.choice(["0", "3.14", "-2.5", "1e10", "-0.0", "1", "NaN", "inf", "9007199254740993"])
+        if vtype == "string":
+            return rng.choice(["", "hello", "ünï", "日本語", "😀", "true", "42", '{"a":1}', "line\nbreak"])
+        # json
+        if bad:
+            return rng.choice(["{bad", "", "[1,2", "nul"])
+        values = [
+            '{"a": 1, "b": [1, 2.5, "x"], "c": {"d": null}}',
+            "{}",
+            "[]",
+            "[1, 2, 3]",
+            '"just a string"',
+            "12",
+            "true",
+            "null",
+            '{"k": "ü😀", "n": -0.0}',
+            '{"big": 9007199254740993}',
+            '{"a": 1, "a": 2}',
+        ]
+        if self.knobs.huge_json_numbers:
+            values += ['{"huge": 123456789012345678901234567890}', '{"inf": 1e400}', '{"nan": NaN}']
+        return rng.choice(values)
+
+    def variables(self) -> list[dict[str, Any]]:
+        out = []
+        for _ in range(self.rng.randrange(0, 6)):
+            vtype = self.rng.choice(VARIABLE_TYPES)
+            declared = "string" if vtype == "json-string" else vtype
+            var: dict[str, Any] = {
+                "id": self.ids.numeric(),
+                "key": self.key("var"),
+                "type": declared,
+                "defaultValue": self.variable_value("json" if vtype == "json-string" else vtype),
+            }
+            if vtype == "json-string":
+                var["subType"] = "json"
+            out.append(var)
+        return out
+
+    # -- holdouts
+    def holdout(self, local: bool) -> dict[str, Any]:
+        rng = self.rng
+        hid = self.ids.numeric()
+        variations = [
+            {
+                "id": self.ids.numeric(),
+                "key": self.key("holdout_off"),
+                "featureEnabled": False,
+                "variables": [],
+            }
+        ]
+        if self.chance(0.1):
+            variations[0]["featureEnabled"] = True
+        holdout: dict[str, Any] = {
+            "id": hid,
+            "key": self.key("holdout"),
+            "status": rng.choice(HOLDOUT_STATUSES),
+            "variations": variations,
+            "trafficAllocation": [
+                {
+                    "entityId": variations[0]["id"],
+                    "endOfRange": rng.choice([0, 1000, 2500, 5000, 8000, 10000]),
+                }
+            ],
+            "audienceIds": [],
+        }
+        self.targeting(holdout)
+        if self.chance(0.25):
+            holdout["excludeTargetedDeliveries"] = True
+        if local:
+            if not (self.knobs.local_holdout_without_rules and self.chance(0.15)):
+                pool = [*self.all_rule_ids, "123"]
+                holdout["includedRules"] = rng.sample(pool, min(len(pool), rng.randrange(1, 4)))
+        elif self.chance(0.1):
+            holdout["includedRules"] = [rng.choice(self.all_rule_ids)] if self.all_rule_ids else []
+        return holdout
+
+    # -- the whole file
+    def build(self) -> dict[str, Any]:
+        rng = self.rng
+        self.make_attributes()
+        self.make_audiences()
+        experiments: list[dict[str, Any]] = []
+        groups: list[dict[str, Any]] = []
+        feature_flags: list[dict[str, Any]] = []
+        rollouts: list[dict[str, Any]] = []
+        features = self.version != "2"
+
+        # flags: each owns a variable set, a rollout and feature tests
+        flag_experiments: list[tuple[dict[str, Any], dict[str, Any]]] = []  # (flag, experiment)
+        if features:
+            for _ in range(rng.randrange(1, 7)):
+                variables = self.variables()
+                flag: dict[str, Any] = {
+                    "id": self.ids.numeric(),
+                    "key": self.key("flag"),
+                    "rolloutId": "",
+                    "experimentIds": [],
+                    "variables": variables,
+                }
+                if self.chance(0.85):
+                    rollout_id = self.ids.numeric()
+                    rules = []
+                    n_rules = rng.choice([0, 1, 1, 2, 2, 3, 4]) if self.chance(0.9) else 0
+                    for i in range(n_rules + (1 if self.chance(0.9) else 0)):
+                        rule = self.experiment(rollout_id, variables, feature=True, rollout_rule=True)
+                        if self.chance(0.02):
+                            rule["key"] = rng.choice([" ", "  "])  # blank key: the bucketer refuses it
+                        if i == n_rules:  # everyone else: no audience
+                            rule["audienceIds"] = []
+                            rule.pop("audienceConditions", None)
+                            rule["key"] = f"everyone_else_{rollout_id}"
+                            self.keys.add(rule["key"])
+                        rules.append(rule)
+                    rollouts.append({"id": rollout_id, "experiments": rules})
+                    flag["rolloutId"] = rollout_id
+                for _ in range(rng.choice([0, 1, 1, 2, 3])):
+                    exp = self.experiment(None, variables, feature=True)
+                    flag_experiments.append((flag, exp))
+                    flag["experimentIds"].append(exp["id"])
+                feature_flags.append(flag)
+
+        # plain A/B experiments
+        plain = [self.experiment() for _ in range(rng.randrange(1 if not features else 0, 5))]
+
+        # groups: some feature tests and plain experiments go into groups
+        pool = [exp for _, exp in flag_experiments] + plain
+        rng.shuffle(pool)
+        grouped: set[str] = set()
+        for _ in range(rng.choice([0, 0, 1, 1, 2])):
+            members = [e for e in pool if e["id"] not in grouped][: rng.randrange(1, 4)]
+            if not members:
+                break
+            policy = "random" if self.chance(0.8) else "overlapping"
+            for e in members:
+                grouped.add(e["id"])
+            group = {
+                "id": self.ids.numeric(),
+                "policy": policy,
+                "experiments": members,
+                "trafficAllocation": self.allocation([e["id"] for e in members], full=True)
+                if policy == "random"
+                else [],
+            }
+            groups.append(group)
+        for exp in pool:
+            if exp["id"] not in grouped:
+                experiments.append(exp)
+        rng.shuffle(experiments)
+
+        events = []
+        all_exp_ids = [e["id"] for e in pool]
+        for _ in range(rng.randrange(1, 5)):
+            events.append(
+                {
+                    "id": self.ids.numeric(),
+                    "key": self.key("event"),
+                    "experimentIds": rng.sample(all_exp_ids, min(len(all_exp_ids), rng.randrange(0, 3))),
+                }
+            )
+
+        datafile: dict[str, Any] = {
+            "version": self.version,
+            "accountId": str(rng.randrange(10**9, 10**10)),
+            "projectId": str(rng.randrange(10**9, 10**10)),
+            "revision": str(rng.randrange(1, 500)),
+            "experiments": experiments,
+            "groups": groups,
+            "events": events,
+            "audiences": self.audiences,
+            "attributes": self.attributes,
+        }
+        if features:
+            datafile["featureFlags"] = feature_flags
+            datafile["rollouts"] = rollouts
+        if self.version == "4":
+            if self.typed_audiences or self.chance(0.5):
+                datafile["typedAudiences"] = self.typed_audiences
+            for name in ("anonymizeIP", "botFiltering", "sendFlagDecisions"):
+                if self.chance(0.8):
+                    datafile[name] = self.chance(0.5)
+            region = rng.choice(["US", "EU", None, None])
+            if self.knobs.lowercase_region and self.chance(0.1):
+                region = "eu"
+            if region is not None:
+                datafile["region"] = region
+            if self.chance(0.5):
+                datafile["sdkKey"] = f"sdk_{rng.randrange(10**6)}"
+                datafile["environmentKey"] = rng.choice(["production", "dev"])
+            if self.chance(0.2):
+                datafile["integrations"] = [{"key": "odp", "host": "https://odp.invalid", "publicKey": "pk"}]
+            if features and (self.chance(0.6) or self.holdout_focus):
+                datafile["holdouts"] = [self.holdout(local=False) for _ in range(rng.randrange(0, 3))]
+                if self.holdout_focus:
+                    wide = self.holdout(local=False)
+                    wide.update(status="Running", excludeTargetedDeliveries=True, audienceIds=[])
+                    wide.pop("audienceConditions", None)
+                    wide["trafficAllocation"][0]["endOfRange"] = rng.choice([5000, 10000])
+                    datafile["holdouts"].insert(0, wide)
+            if features and self.chance(0.5):
+                datafile["localHoldouts"] = [self.holdout(local=True) for _ in range(rng.randrange(0, 3))]
+        return datafile
+
+
+def generate_datafile(
+    seed: int, *, version: str | None = None, knobs: Knobs = DEFAULT_KNOBS
+) -> dict[str, Any]:
+    """A valid datafile (as a dict) determined by ``seed``."""
+    return _DatafileGen(seed, version, knobs).build()
+
+
+def datafile_json(datafile: dict[str, Any]) -> str:
+    """The datafile as the JSON text both SDKs are given."""
+    return json.dumps(datafile, ensure_ascii=False)
+
+
+# ---------------------------------------------------------------------------
+# users, attributes, event tags
+
+
+def _wrong_typed(rng: random.Random) -> Any:
+    return rng.choice(
+        [
+            None,
+            math.nan,
+            math.inf,
+            -math.inf,
+            2**64,
+            -(2**60),
+            TWO53 + 1,
+            True,
+            False,
+            {"nested": [1, 2]},
+            [1, "a"],
+            (1, 2),
+            b"bytes",
+            1 + 2j,
+            "",
+            "😀",
+        ]
+    )
+
+
+class _InputGen:
+    def __init__(self, rng: random.Random, datafile: dict[str, Any], knobs: Knobs) -> None:
+        self.rng = rng
+        self.df = datafile
+        self.knobs = knobs
+        self.attr_keys = [a["key"] for a in datafile.get("attributes", [])]
+        self.values: dict[str, list[Any]] = {}
+        for aud in datafile.get("audiences", []) + datafile.get("typedAudiences", []):
+            conds = aud["conditions"]
+            if isinstance(conds, str):
+                conds = json.loads(conds)
+            self._collect(conds)
+        self.user_ids = [f"user_{i}" for i in range(40)] + [
+            "",
+            "whitelisted",
+            "ユーザー",
+            "😀 emoji",
+            "0",
+            " ",
+        ]
+        if knobs.nasty_user_ids:
+            self.user_ids.append("bad\ud800surrogate")
+        exps = self.all_experiments()
+        for exp in exps:
+            self.user_ids.extend(exp.get("forcedVariations", {}).keys())
+
+    def _collect(self, node: Any) -> None:
+        if isinstance(node, dict):
+            name = node.get("name")
+            if isinstance(name, str):
+                self.values.setdefault(name, []).append(node.get("value"))
+        elif isinstance(node, list):
+            for child in node:
+                self._collect(child)
+
+    def all_experiments(self) -> list[dict[str, Any]]:
+        exps = list(self.df.get("experiments", []))
+        for group in self.df.get("groups", []):
+            exps.extend(group["experiments"])
+        return exps
+
+    def near(self, value: Any) -> Any:
+        """A value that hits, just misses, or mistypes a condition value."""
+        rng = self.rng
+        if isinstance(value, bool):
+            return rng.choice([value, not value, int(value), str(value).lower()])
+        if isinstance(value, (int, float)):
+            return rng.choice(
+                [value, value + 1, value - 1, float(value), value * 2, -value, str(value), True, math.nan]
+            )
+        if isinstance(value, str):
+            if value and value[0].isdigit():  # maybe a version
+                return rng.choice(
+                    [
+                        value,
+                        value + ".1",
+                        value + "-beta",
+                        value + "+b",
+                        "1.2.3",
+                        "2.0",
+                        "0.1",
+                        value + ".0.0",
+                    ]
+                )
+            return rng.choice([value, value.upper(), "prefix" + value + "suffix", value[:1], "", 5])
+        return value
+
+    def attribute_value(self, key: str) -> Any:
+        rng = self.rng
+        seen = self.values.get(key)
+        roll = rng.random()
+        if seen and roll < 0.6:
+            return self.near(rng.choice(seen))
+        if roll < 0.8:
+            return rng.choice(STRINGS + NUMBERS + [True, False] + SEMVERS[:6])
+        if self.knobs.wrong_types:
+            return _wrong_typed(rng)
+        return rng.choice(STRINGS)
+
+    def attributes(self) -> Any:
+        rng = self.rng
+        roll = rng.random()
+        if roll < 0.06:
+            return None
+        if self.knobs.wrong_types and roll < 0.1:
+            return rng.choice([[("age", 1)], "age=1", 5, _DictSubclass(age=30)])
+        keys = (
+            self.attr_keys
+            + list(self.values)
+            + ["undeclared", "ünï_key", "$opt_bucketing_id", "$opt_user_agent"]
+        )
+        attrs: dict[Any, Any] = {}
+        for key in rng.sample(keys, min(len(keys), rng.randrange(0, 7))):
+            if key == "$opt_bucketing_id":
+                attrs[key] = rng.choice([f"bucket_{rng.randrange(30)}", "", 123, None])
+            elif key == "$opt_user_agent":
+                attrs[key] = rng.choice(["Googlebot/2.1", "Mozilla/5.0", 7])
+            else:
+                attrs[key] = self.attribute_value(key)
+        if self.knobs.wrong_types and rng.random() < 0.03:
+            attrs[7] = "int key"
+        return attrs
+
+    def user_id(self) -> Any:
+        if self.knobs.wrong_types and self.rng.random() < 0.02:
+            return self.rng.choice([None, 42, ["u"]])
+        return self.rng.choice(self.user_ids)
+
+    def event_tags(self) -> Any:
+        rng = self.rng
+        roll = rng.random()
+        if roll < 0.15:
+            return None
+        if self.knobs.wrong_types and roll < 0.19:
+            return rng.choice([[1, 2], "revenue=1", 3])
+        tags: dict[str, Any] = {}
+        if rng.random() < 0.5:
+            tags["revenue"] = rng.choice(
+                [
+                    1000,
+                    0,
+                    -5,
+                    10.5,
+                    "100",
+                    True,
+                    None,
+                    TWO53 + 5,
+                    2**70,
+                    42,
+                    [1],
+                    math.nan if self.knobs.nan_in_tags else 1,
+                ]
+            )
+        if rng.random() < 0.5:
+            value_pool: list[Any] = [1, 2.5, "3.5", "1,234", True, None, [1], -0.0, 1e308, "abc", TWO53 + 1]
+            if self.knobs.nan_in_tags:
+                value_pool += [math.nan, math.inf, "nan", "-inf"]
+            tags["value"] = rng.choice(value_pool)
+        for _ in range(rng.randrange(0, 3)):
+            key = rng.choice(["category", "ünï", "id", "nested", "flag", ""])
+            tags[key] = rng.choice(["shoes", 7, 1.5, None, {"a": [1, {"b": "c"}]}, True, "😀"])
+        return tags
+
+
+class _DictSubclass(dict):  # type: ignore[type-arg]
+    """``type(attributes) is dict`` is False for this: optimizely-sdk treats it as invalid."""
+
+
+# ---------------------------------------------------------------------------
+# scripts
+
+
+@dataclass(frozen=True)
+class Ctx:
+    """A forced-decision context, built with the SDK's own class at call time."""
+
+    flag_key: Any
+    rule_key: Any = None
+
+
+@dataclass(frozen=True)
+class Forced:
+    """A forced decision (variation key), built with the SDK's own class at call time."""
+
+    variation_key: Any
+
+
+@dataclass(frozen=True)
+class Call:
+    """One public call. ``target`` is ``"client"`` or a user-context handle (``"u3"``)."""
+
+    target: str
+    method: str
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    bind: str | None = None  # handle that receives the return value (create_user_context)
+
+    def __repr__(self) -> str:
+        parts = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs.items()]
+        prefix = "client" if self.target == "client" else self.target
+        bound = f"{self.bind} = " if self.bind else ""
+        return f"{bound}{prefix}.{self.method}({', '.join(parts)})"
+
+
+@dataclass(frozen=True)
+class Script:
+    """Client set-up plus the calls to run on it."""
+
+    seed: int
+    datafile: dict[str, Any]
+    calls: tuple[Call, ...]
+    default_decide_options: Any = None
+    profiles: dict[str, Any] | None = None  # user profile service contents; None: no service
+    knobs: Knobs = DEFAULT_KNOBS
+    raw_datafile: str | None = None  # given instead of ``datafile`` (invalid-datafile scripts)
+
+    def with_calls(self, calls: tuple[Call, ...]) -> Script:
+        return replace(self, calls=calls)
+
+    def datafile_text(self) -> str:
+        """The exact text both SDKs are given."""
+        return self.raw_datafile if self.raw_datafile is not None else datafile_json(self.datafile)
+
+
+def _flag_keys(df: dict[str, Any]) -> list[str]:
+    return [f["key"] for f in df.get("featureFlags", [])]
+
+
+def _options(rng: random.Random, knobs: Knobs) -> Any:
+    roll = rng.random()
+    if roll < 0.2:
+        return None
+    if knobs.wrong_types and roll < 0.24:
+        return rng.choice(["INCLUDE_REASONS", ("INCLUDE_REASONS",), 5, {"INCLUDE_REASONS": 1}])
+    opts = rng.sample(DECIDE_OPTIONS, rng.randrange(0, 4))
+    if rng.random() < 0.5 and "INCLUDE_REASONS" not in opts:
+        opts.append("INCLUDE_REASONS")
+    if rng.random() < 0.05:
+        opts.append("NOT_AN_OPTION")
+    if rng.random() < 0.05 and opts:
+        opts.append(opts[0])  # duplicates
+    return opts
+
+
+class _ScriptGen:
+    def __init__(self, seed: int, datafile: dict[str, Any], knobs: Knobs) -> None:
+        self.rng = random.Random(seed * 7919 + 1)
+        self.df = datafile
+        self.knobs = knobs
+        self.inputs = _InputGen(self.rng, datafile, knobs)
+        exps = self.inputs.all_experiments()
+        self.exp_keys = [e["key"] for e in exps]
+        self.rule_keys = [r["key"] for ro in datafile.get("rollouts", []) for r in ro["experiments"]]
+        self.variation_keys = {e["key"]: [v["key"] for v in e["variations"]] for e in exps}
+        for ro in datafile.get("rollouts", []):
+            for r in ro["experiments"]:
+                self.variation_keys[r["key"]] = [v["key"] for v in r["variations"]]
+        self.flag_keys = _flag_keys(datafile)
+        self.event_keys = [e["key"] for e in datafile.get("events", [])]
+        self.variables = {
+            f["key"]: [(v["key"], v["type"], v.get("subType")) for v in f["variables"]]
+            for f in datafile.get("featureFlags", [])
+        }
+        rollouts = {r["id"]: r for r in datafile.get("rollouts", [])}
+        all_exps = {e["id"]: e for e in exps}
+        self.flag_rules: dict[str, list[str]] = {}
+        self.flag_variations: dict[str, list[str]] = {}
+        for flag in datafile.get("featureFlags", []):
+            rules = [all_exps[i] for i in flag["experimentIds"] if i in all_exps]
+            if flag["rolloutId"] in rollouts:
+                rules += rollouts[flag["rolloutId"]]["experiments"]
+            self.flag_rules[flag["key"]] = [r["key"] for r in rules]
+            self.flag_variations[flag["key"]] = [v["key"] for r in rules for v in r["variations"]]
+        self.handles: list[str] = []
+
+    def pick(self, pool: list[Any], unknown: str = "no_such_key") -> Any:
+        rng = self.rng
+        roll = rng.random()
+        if self.knobs.wrong_types and roll < 0.03:
+            return rng.choice([None, 12, "", ["k"]])
+        if roll < 0.08 or not pool:
+            return unknown
+        return rng.choice(pool)
+
+    def experiment_key(self) -> Any:
+        pool = self.exp_keys + (self.rule_keys if self.rng.random() < 0.2 else [])
+        return self.pick(pool, "no_such_experiment")
+
+    def client_call(self) -> Call:
+        rng = self.rng
+        inp = self.inputs
+        kind = rng.choices(
+            [
+                "activate",
+                "get_variation",
+                "track",
+                "is_feature_enabled",
+                "get_enabled_features",
+                "get_feature_variable",
+                "get_all_feature_variables",
+                "set_forced_variation",
+                "get_forced_variation",
+                "create_user_context",
+                "get_optimizely_config",
+            ],
+            weights=[14, 8, 10, 10, 3, 12, 5, 5, 4, 12, 0.3],
+        )[0]
+        if kind in ("activate", "get_variation"):
+            return Call("client", kind, (self.experiment_key(), inp.user_id(), inp.attributes()))
+        if kind == "track":
+            args: tuple[Any, ...] = (self.pick(self.event_keys, "no_such_event"), inp.user_id())
+            roll = rng.random()
+            if roll < 0.1:
+                return Call("client", kind, args)
+            if roll < 0.2:
+                return Call("client", kind, args, {"event_tags": inp.event_tags()})
+            return Call("client", kind, (*args, inp.attributes(), inp.event_tags()))
+        if kind == "is_feature_enabled":
+            return Call("client", kind, (self.pick(self.flag_keys), inp.user_id(), inp.attributes()))
+        if kind == "get_enabled_features":
+            return Call("client", kind, (inp.user_id(), inp.attributes()))
+        if kind == "get_feature_variable":
+            flag = self.pick(self.flag_keys)
+            variables = self.variables.get(flag, []) if isinstance(flag, str) else []
+            var_key, vtype = ("no_such_variable", "string")
+            if variables and rng.random() < 0.92:
+                var_key, vtype, _ = rng.choice(variables)
+            elif self.knobs.wrong_types and rng.random() < 0.2:
+                var_key = rng.choice([None, 3, ""])
+            method = "get_feature_variable"
+            roll = rng.random()
+            if roll < 0.6:
+                method = f"get_feature_variable_{vtype}"
+            elif roll < 0.8:
+                method = "get_feature_variable_" + rng.choice(
+                    ["boolean", "double", "integer", "string", "json"]
+                )
+            if rng.random() < 0.05:
+                vtype = "json"
+            return Call("client", method, (flag, var_key, inp.user_id(), inp.attributes()))
+        if kind == "get_all_feature_variables":
+            return Call("client", kind, (self.pick(self.flag_keys), inp.user_id(), inp.attributes()))
+        if kind == "set_forced_variation":
+            exp = self.experiment_key()
+            variations = self.variation_keys.get(exp, []) if isinstance(exp, str) else []
+            roll = rng.random()
+            if roll < 0.15:
+                var: Any = None
+            elif roll < 0.25 or not variations:
+                var = rng.choice(
+                    ["no_such_variation", "", 5] if self.knobs.wrong_types else ["no_such_variation"]
+                )
+            else:
+                var = rng.choice(variations)
+            return Call("client", kind, (exp, inp.user_id(), var))
+        if kind == "get_forced_variation":
+            return Call("client", kind, (self.experiment_key(), inp.user_id()))
+        if kind == "create_user_context":
+            handle = f"u{len(self.handles)}"
+            self.handles.append(handle)
+            if rng.random() < 0.3:
+                return Call("client", kind, (inp.user_id(),), bind=handle)
+            return Call("client", kind, (inp.user_id(), inp.attributes()), bind=handle)
+        return Call("client", "get_optimizely_config")
+
+    def ctx(self) -> Ctx:
+        rng = self.rng
+        flag = self.pick(self.flag_keys)
+        rules = self.flag_rules.get(flag, []) if isinstance(flag, str) else []
+        roll = rng.random()
+        if roll < 0.35 or not rules:
+            return Ctx(flag, None)
+        if roll < 0.4:
+            return Ctx(flag, "no_such_rule")
+        return Ctx(flag, rng.choice(rules))
+
+    def user_call(self) -> Call:
+        rng = self.rng
+        handle = rng.choice(self.handles)
+        kind = rng.choices(
+            [
+                "decide",
+                "decide_for_keys",
+                "decide_all",
+                "track_event",
+                "set_attribute",
+                "set_forced_decision",
+                "get_forced_decision",
+                "remove_forced_decision",
+                "remove_all_forced_decisions",
+                "get_user_attributes",
+            ],
+            weights=[30, 10, 8, 6, 5, 8, 3, 3, 1, 2],
+        )[0]
+        if kind == "decide":
+            return Call(handle, kind, (self.pick(self.flag_keys), _options(rng, self.knobs)))
+        if kind == "decide_for_keys":
+            keys = [self.pick(self.flag_keys) for _ in range(rng.randrange(0, 4))]
+            if not self.knobs.unhashable_keys:
+                keys = [k for k in keys if not isinstance(k, list)]
+            return Call(handle, kind, (keys, _options(rng, self.knobs)))
+        if kind == "decide_all":
+            return Call(handle, kind, (_options(rng, self.knobs),))
+        if kind == "track_event":
+            return Call(handle, kind, (self.pick(self.event_keys, "no_such_event"), self.inputs.event_tags()))
+        if kind == "set_attribute":
+            keys = [*self.inputs.attr_keys, "$opt_bucketing_id", "undeclared"]
+            key = rng.choice(keys) if keys else "undeclared"
+            return Call(handle, kind, (key, self.inputs.attribute_value(key)))
+        if kind == "set_forced_decision":
+            ctx = self.ctx()
+            pool = self.flag_variations.get(ctx.flag_key, []) if isinstance(ctx.flag_key, str) else []
+            return Call(handle, kind, (ctx, Forced(self.pick(pool, "no_such_variation"))))
+        if kind in ("get_forced_decision", "remove_forced_decision"):
+            return Call(handle, kind, (self.ctx(),))
+        return Call(handle, kind)
+
+    def profiles(self) -> dict[str, Any] | None:
+        rng = self.rng
+        if rng.random() < 0.3:
+            return None
+        exps = self.inputs.all_experiments()
+        profiles: dict[str, Any] = {}
+        for user in rng.sample(self.inputs.user_ids, min(6, len(self.inputs.user_ids))):
+            bucket_map: dict[str, Any] = {}
+            for exp in rng.sample(exps, min(len(exps), rng.randrange(0, 3))):
+                roll = rng.random()
+                if roll < 0.7 and exp["variations"]:
+                    bucket_map[exp["id"]] = {"variation_id": rng.choice(exp["variations"])["id"]}
+                elif roll < 0.85:
+                    bucket_map[exp["id"]] = {"variation_id": "no_such_variation"}
+                else:
+                    bucket_map[exp["id"]] = {}
+            profile: dict[str, Any] = {"user_id": user, "experiment_bucket_map": bucket_map}
+            roll = rng.random()
+            if roll < 0.05:
+                del profile["experiment_bucket_map"]
+            elif self.knobs.broken_profiles and roll < 0.1:
+                profile["experiment_bucket_map"] = {"123": "not a dict"}
+            profiles[user] = profile
+        if rng.random() < 0.25:
+            # a service that fails or answers garbage for some users
+            users = self.inputs.user_ids
+            profiles["__raise_on_lookup__"] = rng.sample(users, 3)
+            profiles["__raise_on_save__"] = rng.sample(users, 3)
+            profiles[rng.choice(users)] = rng.choice(["garbage", [], {"user_id": "x"}, 5])
+        return profiles
+
+    def build(self, n_calls: int) -> tuple[list[Call], Any, dict[str, Any] | None]:
+        rng = self.rng
+        default_options = None
+        roll = rng.random()
+        if roll < 0.15:
+            default_options = rng.sample(DECIDE_OPTIONS, rng.randrange(1, 3))
+        elif self.knobs.wrong_types and roll < 0.18:
+            default_options = "INCLUDE_REASONS"
+        profiles = self.profiles()
+        calls: list[Call] = []
+        while len(calls) < n_calls:
+            if self.handles and rng.random() < 0.45:
+                calls.append(self.user_call())
+            else:
+                calls.append(self.client_call())
+        return calls, default_options, profiles
+
+
+INVALID_DATAFILES = {
+    "unsupported version": lambda df: {**df, "version": "5"},
+    "truncated JSON": lambda df: datafile_json(df)[: len(datafile_json(df)) // 2],
+    "not JSON": lambda df: "<html>503</html>",
+    "missing projectId": lambda df: {k: v for k, v in df.items() if k != "projectId"},
+    "experiments is an object": lambda df: {**df, "experiments": {}},
+    "endOfRange is a string": lambda df: {
+        **df,
+        "experiments": [
+            {
+                **e,
+                "trafficAllocation": [
+                    {**t, "endOfRange": str(t["endOfRange"])} for t in e["trafficAllocation"]
+                ],
+            }
+            for e in df["experiments"]
+        ]
+        or [
+            {
+                "id": "1",
+                "key": "e",
+                "status": "Running",
+                "layerId": "2",
+                "variations": [],
+                "audienceIds": [],
+                "forcedVariations": {},
+                "trafficAllocation": [{"entityId": "", "endOfRange": "10"}],
+            }
+        ],
+    },
+    "empty string": lambda df: "",
+}
+
+
+def generate_invalid_script(seed: int, kind: str, n_calls: int = 60, knobs: Knobs = DEFAULT_KNOBS) -> Script:
+    """A script whose datafile optimizely-sdk rejects (``kind`` names the defect)."""
+    df = generate_datafile(seed, version="4", knobs=knobs)
+    broken = INVALID_DATAFILES[kind](df)
+    raw = broken if isinstance(broken, str) else datafile_json(broken)
+    calls, default_options, profiles = _ScriptGen(seed, df, knobs).build(n_calls)
+    return Script(seed, df, tuple(calls), default_options, profiles, knobs, raw_datafile=raw)
+
+
+def generate_script(
+    seed: int,
+    n_calls: int = 200,
+    *,
+    version: str | None = None,
+    knobs: Knobs = DEFAULT_KNOBS,
+    datafile: dict[str, Any] | None = None,
+) -> Script:
+    """A datafile plus ``n_calls`` public calls, all determined by ``seed``."""
+    df = datafile if datafile is not None else generate_datafile(seed, version=version, knobs=knobs)
+    calls, default_options, profiles = _ScriptGen(seed, df, knobs).build(n_calls)
+    return Script(seed, df, tuple(calls), default_options, profiles, knobs)
+
+
+# ---------------------------------------------------------------------------
+# hypothesis wrappers (imported lazily so the generator has no hard dependency)
+
+
+def datafile_strategy(knobs: Knobs = DEFAULT_KNOBS) -> Any:
+    """A hypothesis strategy of valid datafiles (dicts); shrinks towards small seeds."""
+    from hypothesis import strategies as st
+
+    return st.builds(
+        lambda seed, version: generate_datafile(seed, version=version, knobs=knobs),
+        st.integers(min_value=0, max_value=2**31),
+        st.sampled_from([None, "2", "3", "4"]),
+    )
+
+
+def script_strategy(n_calls: int = 60, knobs: Knobs = DEFAULT_KNOBS) -> Any:
+    """A hypothesis strategy of scripts (datafile + calls)."""
+    from hypothesis import strategies as st
+
+    return st.integers(min_value=0, max_value=2**31).map(lambda s: generate_script(s, n_calls, knobs=knobs))
