@@ -51,6 +51,7 @@ class CollectorHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = f"flagstream-collector/{__version__}"
     sys_version = ""
+    default_request_version = "HTTP/1.0"  # so even a garbled request line gets a status line back
     disable_nagle_algorithm = True  # keep-alive with small answers: Nagle would add 40 ms per request
     timeout = 10.0  # a client that stops sending mid-request gets its connection closed, not a stuck thread
     server: CollectorHTTPServer

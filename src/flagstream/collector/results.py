@@ -82,7 +82,7 @@ def compare(
 
     >>> lift, low, high, p = compare(1000, 100, 1000, 130)
     >>> round(lift, 3), round(p, 4)
-    (0.3, 0.0357)
+    (0.3, 0.0355)
     """
     if base_visitors <= 0 or visitors <= 0:
         return None, None, None, None
@@ -101,23 +101,25 @@ def compare(
     return diff / p_base, (diff - Z_95 * se) / p_base, (diff + Z_95 * se) / p_base, p_value
 
 
+# An experiment is identified by (experiment_id, flag_key): a flag decided without any rule
+# sends an empty experiment id, and those must not be mixed across flags.
 _FIRST_DECISIONS = """
-    SELECT experiment_id, COALESCE(variation_id, '') AS variation_id, visitor_id, MIN(timestamp) AS ts
-    FROM decisions GROUP BY 1, 2, 3
+    SELECT experiment_id, flag_key, COALESCE(variation_id, '') AS variation_id, visitor_id, MIN(timestamp) AS ts
+    FROM decisions GROUP BY 1, 2, 3, 4
 """
 _LABELS = """
-    SELECT experiment_id, COALESCE(variation_id, ''), MAX(flag_key), MAX(rule_key), MAX(rule_type),
+    SELECT experiment_id, flag_key, COALESCE(variation_id, ''), MAX(rule_key), MAX(rule_type),
            MAX(variation_key), COUNT(DISTINCT visitor_id)
-    FROM decisions GROUP BY 1, 2
+    FROM decisions GROUP BY 1, 2, 3
 """
 # Built from module constants only; no value from a request is formatted into SQL.
 _CONVERSIONS = f"""
     WITH first AS ({_FIRST_DECISIONS})
-    SELECT f.experiment_id, f.variation_id, e.key, COUNT(DISTINCT e.visitor_id), COUNT(*),
+    SELECT f.experiment_id, f.flag_key, f.variation_id, e.key, COUNT(DISTINCT e.visitor_id), COUNT(*),
            COALESCE(SUM(e.revenue), 0)
     FROM first f JOIN events e ON e.visitor_id = f.visitor_id AND e.timestamp >= f.ts
     WHERE e.key != '{ACTIVATE_EVENT_KEY}'
-    GROUP BY 1, 2, 3
+    GROUP BY 1, 2, 3, 4
 """  # noqa: S608
 
 
@@ -127,25 +129,24 @@ def _id_order(variation_id: str) -> tuple[int, int, str]:
 
 def compute_results(store: Store, experiment: str | None = None) -> list[ExperimentResult]:
     """Results of every experiment and flag rule seen in decisions (or only ``experiment``, id or rule key)."""
-    labels = store.query(_LABELS)
-    conversions: dict[tuple[str, str], dict[str, tuple[int, int, int]]] = {}
-    for exp_id, var_id, key, converters, n_events, revenue in store.query(_CONVERSIONS):
-        conversions.setdefault((exp_id, var_id), {})[key] = (converters, n_events, revenue)
-    by_experiment: dict[str, list[tuple[Any, ...]]] = {}
-    for row in labels:
-        by_experiment.setdefault(row[0], []).append(row)
+    conversions: dict[tuple[str, str, str], dict[str, tuple[int, int, int]]] = {}
+    for exp_id, flag, var_id, key, converters, n_events, revenue in store.query(_CONVERSIONS):
+        conversions.setdefault((exp_id, flag, var_id), {})[key] = (converters, n_events, revenue)
+    by_experiment: dict[tuple[str, str], list[tuple[Any, ...]]] = {}
+    for row in store.query(_LABELS):
+        by_experiment.setdefault((row[0], row[1]), []).append(row)
     results = []
-    for exp_id, rows in sorted(by_experiment.items()):
-        rows.sort(key=lambda r: _id_order(r[1]))
-        flag_key, rule_key, rule_type = rows[0][2], rows[0][3], rows[0][4]
+    for (exp_id, flag_key), rows in sorted(by_experiment.items(), key=lambda item: (item[0][1], item[0][0])):
+        rows.sort(key=lambda r: _id_order(r[2]))
+        rule_key, rule_type = rows[0][3], rows[0][4]
         if experiment is not None and experiment not in (exp_id, rule_key):
             continue
-        keys = sorted({k for r in rows for k in conversions.get((exp_id, r[1]), {})})
+        keys = sorted({k for r in rows for k in conversions.get((exp_id, flag_key, r[2]), {})})
         base_visitors = rows[0][6]
-        base_conv = conversions.get((exp_id, rows[0][1]), {})
+        base_conv = conversions.get((exp_id, flag_key, rows[0][2]), {})
         variations = []
-        for index, (_, var_id, _, _, _, var_key, visitors) in enumerate(rows):
-            conv = conversions.get((exp_id, var_id), {})
+        for index, (_, _, var_id, _, _, var_key, visitors) in enumerate(rows):
+            conv = conversions.get((exp_id, flag_key, var_id), {})
             metrics = []
             for key in keys:
                 converters, n_events, revenue = conv.get(key, (0, 0, 0))
