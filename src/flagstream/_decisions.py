@@ -15,26 +15,23 @@ from flagstream.config.entities import Experiment, FeatureFlag, Variation
 from flagstream.config.project_config import ProjectConfig
 from flagstream.decision.results import DecisionSource, DecisionUser, FeatureDecision
 from flagstream.decision.service import DecisionService
-from flagstream.decision.user_profile import UserProfileTracker
 
 __all__ = ["DecisionAdapter"]
 
 
 class DecisionAdapter:
-    __slots__ = ("_logger", "_profiles", "service")
+    __slots__ = ("service",)
 
     def __init__(self, logger: LoggerLike, user_profile_service: Any) -> None:
-        self._logger = logger
-        self._profiles = user_profile_service
         self.service = DecisionService(logger, user_profile_service)
 
     def variation_for_experiment(
         self, config: ProjectConfig, experiment: Experiment, user: DecisionUser
     ) -> Variation | None:
-        tracker = UserProfileTracker(user.user_id, self._profiles, self._logger)
-        tracker.load()
+        tracker = self.service.new_user_profile_tracker(user.user_id)
         result = self.service.get_variation(config, experiment, user, tracker)
-        tracker.save()
+        if tracker is not None:
+            tracker.save()
         return result.variation
 
     def decision_for_feature(
@@ -53,6 +50,10 @@ class DecisionAdapter:
         for key in keys:
             feature = features.get(key) if isinstance(key, str) else None
             if feature is None:
+                continue
+            if user.get_forced_decision_variation_key(key, None) is None:
+                # No flag-level forced decision: validating one would find nothing and say nothing.
+                pending.append(feature)
                 continue
             variation, reasons = self.service.find_validated_forced_decision(config, key, None, user)
             if variation is not None:

@@ -15,12 +15,15 @@ default one batches, retries and bounds them on its own worker.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import orjson
+
 from flagstream.client_base import DecisionSources, ErrorMessages, _ClientBase
-from flagstream.config.entities import Experiment, Variable, VariableType
+from flagstream.config.entities import Experiment, Variable, VariableType, Variation
 from flagstream.config.project_config import ProjectConfig
 from flagstream.decide import OptimizelyDecideOption, OptimizelyDecision, OptimizelyDecisionMessage
 from flagstream.decision.results import FeatureDecision
@@ -672,9 +675,12 @@ class Optimizely(_ClientBase):
         enabled_only = OptimizelyDecideOption.ENABLED_FLAGS_ONLY in options
         flag_decisions = self._decisions.decide_flags(config, user, keys, options)
         for key in keys:
-            flag_decision = flag_decisions.get(key)
+            flag_decision = flag_decisions.get(key) if isinstance(key, str) else None
             if flag_decision is None:
-                decisions[key] = OptimizelyDecision(flag_key=key, user_context=user)
+                try:
+                    decisions[key] = OptimizelyDecision(flag_key=key, user_context=user)
+                except TypeError:  # an unhashable key cannot name a decision; skip it
+                    self._invalid_input("keys")
                 continue
             decision = self._finish_decision(config, user, key, flag_decision, options, include_reasons)
             if not enabled_only or decision.enabled:
@@ -767,15 +773,30 @@ class Optimizely(_ClientBase):
     # ------------------------------------------------------------------
 
     def _variables_of(
-        self, config: ProjectConfig, variables: Mapping[str, Variable], variation: Any
+        self, config: ProjectConfig, variables: Mapping[str, Variable], variation: Variation | None
     ) -> dict[str, Any]:
-        values: dict[str, Any] = {}
-        for key, variable in variables.items():
-            raw: str | None = variable.default_value
-            if variation is not None:
-                raw = config.get_variable_value_for_variation(variable, variation)
-            values[key] = self._typecast(raw, variable.type)
-        return values
+        """The typed values of ``variables`` for ``variation`` (their defaults for ``None``).
+
+        Values are cast once per config and variation and then copied; json
+        values are parsed again on every call so callers never share a dict.
+        """
+        cache_key = (id(variables), variation.id if variation is not None else None)
+        cached = self._variable_cache.get(cache_key)
+        if cached is None or cached[0] is not config:
+            if self._variable_cache_config is not config:
+                self._variable_cache.clear()
+                self._variable_cache_config = config
+            cast: list[tuple[str, Any, str | None]] = []
+            for key, variable in variables.items():
+                raw: str | None = variable.default_value
+                if variation is not None:
+                    raw = config.get_variable_value_for_variation(variable, variation)
+                value = self._typecast(raw, variable.type)
+                is_json = variable.type == VariableType.JSON and value is not None
+                cast.append((key, value, raw if is_json else None))
+            cached = (config, tuple(cast))
+            self._variable_cache[cache_key] = cached
+        return {key: value if raw is None else _parse_json(raw) for key, value, raw in cached[1]}
 
     def _typecast(self, raw: str | None, variable_type: str) -> Any:
         cast: Callable[[Any], Any] | None = _CASTS.get(variable_type)
@@ -819,9 +840,17 @@ class Optimizely(_ClientBase):
 
 
 def _json_cast(raw: Any) -> Any:
-    import json  # noqa: PLC0415 (the stdlib parser, exactly as optimizely-sdk parses json variables)
-
+    # The stdlib parser, as optimizely-sdk parses json variables (it accepts NaN and big ints).
     return json.loads(raw)
+
+
+def _parse_json(raw: str) -> Any:
+    """A fresh parse of a json variable already known to parse: orjson, or the stdlib where
+    orjson is stricter (NaN, integers beyond 64 bits), so results equal ``json.loads``."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return json.loads(raw)
 
 
 _CASTS: dict[str, Callable[[Any], Any]] = {

@@ -46,6 +46,11 @@ CLIENT_NAME: Final = "flagstream"
 BOT_FILTERING_KEY: Final = "$opt_bot_filtering"
 HOLDOUT_RULE_TYPE: Final = "holdout"
 MAX_SAFE_NUMBER: Final = 2**53
+CUSTOM: Final = "custom"
+
+# Events are made on the caller's thread for every decision and track call;
+# tuple.__new__ skips the NamedTuple constructor's argument handling.
+_new = tuple.__new__
 
 
 def event_context(config: ProjectConfig, endpoint: str | None = None) -> EventContext:
@@ -66,6 +71,14 @@ def event_context(config: ProjectConfig, endpoint: str | None = None) -> EventCo
 
 
 def _sendable(value: object) -> bool:
+    kind = type(value)
+    if kind is str or kind is bool:
+        return True
+    if kind is int:
+        return -MAX_SAFE_NUMBER <= value <= MAX_SAFE_NUMBER  # type: ignore[operator]
+    if kind is float:
+        return math.isfinite(value) and abs(value) <= MAX_SAFE_NUMBER  # type: ignore[arg-type]
+    # Subclasses (enums, numpy scalars) take the slower, general checks.
     if isinstance(value, (str, bool)):
         return True
     if isinstance(value, float):
@@ -83,15 +96,16 @@ def visitor_attributes(
     if attributes:
         key_map = config.attribute_key_map
         for key, value in attributes.items():
-            if not isinstance(key, str) or not _sendable(value):
+            if not _sendable(value) or not isinstance(key, str):
                 continue
             attribute = key_map.get(key)
             if attribute is not None:
-                out.append(VisitorAttribute(attribute.id, key, value))
+                out.append(_new(VisitorAttribute, (attribute.id, key, value, CUSTOM)))
             elif key.startswith("$opt_"):
-                out.append(VisitorAttribute(key, key, value))
-    if isinstance(config.bot_filtering, bool):
-        out.append(VisitorAttribute(BOT_FILTERING_KEY, BOT_FILTERING_KEY, config.bot_filtering))
+                out.append(_new(VisitorAttribute, (key, key, value, CUSTOM)))
+    bot_filtering = config.bot_filtering
+    if bot_filtering is True or bot_filtering is False:
+        out.append(_new(VisitorAttribute, (BOT_FILTERING_KEY, BOT_FILTERING_KEY, bot_filtering, CUSTOM)))
     return tuple(out)
 
 
@@ -125,21 +139,21 @@ def impression_event(
             resolved = experiment.variations_by_id.get(variation.id)
     layer_id = experiment.layer_id if isinstance(experiment, Experiment) else ""
     campaign_id = layer_id if layer_id else experiment_id
-    return ImpressionEvent(
-        context=context,
-        user_id=user_id,
-        attributes=visitor_attributes(config, attributes),
-        uuid=new_uuid_bits(128),
-        timestamp=now_millis(),
-        campaign_id=campaign_id,
-        experiment_id=experiment_id,
-        variation_id=_numeric_id(resolved.id) if resolved is not None else None,
-        metadata=DecisionMetadata(
-            flag_key=flag_key,
-            rule_key=rule_key,
-            rule_type=rule_type,
-            variation_key=resolved.key if resolved is not None else "",
-            enabled=enabled,
+    return _new(
+        ImpressionEvent,
+        (
+            context,
+            user_id,
+            visitor_attributes(config, attributes),
+            new_uuid_bits(128),
+            now_millis(),
+            campaign_id,
+            experiment_id,
+            _numeric_id(resolved.id) if resolved is not None else None,
+            _new(
+                DecisionMetadata,
+                (flag_key, rule_key, rule_type, resolved.key if resolved is not None else "", enabled),
+            ),
         ),
     )
 
@@ -178,15 +192,18 @@ def conversion_event(
     tags: object,
 ) -> ConversionEvent:
     """The conversion for one ``track`` call; ``event_key`` must be in ``config``."""
-    return ConversionEvent(
-        context=context,
-        user_id=user_id,
-        attributes=visitor_attributes(config, attributes),
-        uuid=new_uuid_bits(128),
-        timestamp=now_millis(),
-        event_id=event_id,
-        event_key=event_key,
-        tags=dict(tags) if isinstance(tags, dict) else tags,
-        revenue=revenue_value(tags),
-        value=numeric_value(tags),
+    return _new(
+        ConversionEvent,
+        (
+            context,
+            user_id,
+            visitor_attributes(config, attributes),
+            new_uuid_bits(128),
+            now_millis(),
+            event_id,
+            event_key,
+            dict(tags) if isinstance(tags, dict) else tags,
+            revenue_value(tags) if tags else None,
+            numeric_value(tags) if tags else None,
+        ),
     )

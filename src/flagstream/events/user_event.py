@@ -14,6 +14,7 @@ the Event API de-duplicates on them. ``uuid`` is either the UUID text or the
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = [
     "ConversionEvent",
@@ -42,8 +43,7 @@ class EventContext:
     endpoint: str
 
 
-@dataclass(frozen=True, slots=True)
-class VisitorAttribute:
+class VisitorAttribute(NamedTuple):
     """One entry of a visitor's ``attributes`` in the payload."""
 
     entity_id: str
@@ -52,8 +52,7 @@ class VisitorAttribute:
     type: str = "custom"
 
 
-@dataclass(frozen=True, slots=True)
-class DecisionMetadata:
+class DecisionMetadata(NamedTuple):
     """The ``metadata`` of a payload decision."""
 
     flag_key: str
@@ -63,8 +62,7 @@ class DecisionMetadata:
     enabled: bool
 
 
-@dataclass(frozen=True, slots=True)
-class ImpressionEvent:
+class ImpressionEvent(NamedTuple):
     """A decision that was shown to a user (``activate``, ``decide``, feature checks)."""
 
     context: EventContext
@@ -78,8 +76,7 @@ class ImpressionEvent:
     metadata: DecisionMetadata
 
 
-@dataclass(frozen=True, slots=True)
-class ConversionEvent:
+class ConversionEvent(NamedTuple):
     """A ``track`` call: an event key with optional tags (revenue, value and custom tags)."""
 
     context: EventContext
