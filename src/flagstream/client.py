@@ -34,6 +34,11 @@ __all__ = ["Optimizely"]
 
 ENDPOINT_ENV = "FLAGSTREAM_EVENT_ENDPOINT"
 
+_INCLUDE_REASONS = OptimizelyDecideOption.INCLUDE_REASONS
+_ENABLED_FLAGS_ONLY = OptimizelyDecideOption.ENABLED_FLAGS_ONLY
+_DISABLE_DECISION_EVENT = OptimizelyDecideOption.DISABLE_DECISION_EVENT
+_EXCLUDE_VARIABLES = OptimizelyDecideOption.EXCLUDE_VARIABLES
+
 
 def _is_key(value: object) -> bool:
     return isinstance(value, str) and bool(value)
@@ -624,7 +629,8 @@ class Optimizely(_ClientBase):
             )
         merged = self._merge_options(options)
         # One decision is always returned, so ENABLED_FLAGS_ONLY does not apply to decide().
-        merged = [o for o in merged if o != OptimizelyDecideOption.ENABLED_FLAGS_ONLY]
+        if _ENABLED_FLAGS_ONLY in merged:
+            merged = [o for o in merged if o != _ENABLED_FLAGS_ONLY]
         return self._decide_keys(config, user, [key], merged)[key]
 
     def _decide_for_keys(
@@ -662,7 +668,7 @@ class Optimizely(_ClientBase):
 
     def _merge_options(self, options: list[str] | None) -> list[str]:
         if isinstance(options, list):
-            return options + self._default_decide_options
+            return options + self._default_decide_options if self._default_decide_options else options
         if options is not None:
             self._debug(lambda: "Provided decide options is not an array. Using default decide options.")
         return list(self._default_decide_options)
@@ -671,8 +677,8 @@ class Optimizely(_ClientBase):
         self, config: ProjectConfig, user: OptimizelyUserContext, keys: list[Any], options: list[str]
     ) -> dict[str, OptimizelyDecision]:
         decisions: dict[str, OptimizelyDecision] = {}
-        include_reasons = OptimizelyDecideOption.INCLUDE_REASONS in options
-        enabled_only = OptimizelyDecideOption.ENABLED_FLAGS_ONLY in options
+        include_reasons = _INCLUDE_REASONS in options
+        enabled_only = _ENABLED_FLAGS_ONLY in options
         flag_decisions = self._decisions.decide_flags(config, user, keys, options)
         for key in keys:
             flag_decision = flag_decisions.get(key) if isinstance(key, str) else None
@@ -702,7 +708,7 @@ class Optimizely(_ClientBase):
         enabled = bool(variation is not None and variation.feature_enabled)
         attributes = user.attributes
         rule_key = experiment.key if experiment is not None else None
-        send_events = OptimizelyDecideOption.DISABLE_DECISION_EVENT not in options
+        send_events = _DISABLE_DECISION_EVENT not in options
         dispatched = False
         holdout = decision.holdout_decision
         if holdout is not None and source != DecisionSources.HOLDOUT and send_events:
@@ -734,7 +740,7 @@ class Optimizely(_ClientBase):
             )
             dispatched = True
         variables: dict[str, Any] = {}
-        if OptimizelyDecideOption.EXCLUDE_VARIABLES not in options:
+        if _EXCLUDE_VARIABLES not in options:
             feature = config.get_feature_from_key(flag_key)
             if feature is not None:
                 variables = self._variables_of(config, feature.variables, variation if enabled else None)

@@ -11,6 +11,9 @@ if TYPE_CHECKING:
 
 __all__ = ["OptimizelyUserContext"]
 
+_SNAPSHOT_LOCK = threading.Lock()
+_new_context = object.__new__
+
 
 class OptimizelyUserContext:
     """A user to decide for, made by :meth:`Optimizely.create_user_context`.
@@ -83,13 +86,15 @@ class OptimizelyUserContext:
         return None if forced is None else forced.variation_key
 
     def _snapshot(self) -> OptimizelyUserContext:
-        clone = OptimizelyUserContext.__new__(OptimizelyUserContext)
+        # Made for every decide call: no __init__, and snapshots share one lock
+        # (they are rarely mutated, and a lock per snapshot costs more than the copy).
+        clone = _new_context(OptimizelyUserContext)
         clone.client = self.client
         clone.user_id = self.user_id
-        clone._lock = threading.Lock()
+        clone._lock = _SNAPSHOT_LOCK
         with self._lock:
             clone._attributes = dict(self._attributes)
-            clone._forced = dict(self._forced)
+            clone._forced = dict(self._forced) if self._forced else {}
         return clone
 
     # -- public API (optimizely-sdk's) --------------------------------------

@@ -71,14 +71,7 @@ def event_context(config: ProjectConfig, endpoint: str | None = None) -> EventCo
 
 
 def _sendable(value: object) -> bool:
-    kind = type(value)
-    if kind is str or kind is bool:
-        return True
-    if kind is int:
-        return -MAX_SAFE_NUMBER <= value <= MAX_SAFE_NUMBER  # type: ignore[operator]
-    if kind is float:
-        return math.isfinite(value) and abs(value) <= MAX_SAFE_NUMBER  # type: ignore[arg-type]
-    # Subclasses (enums, numpy scalars) take the slower, general checks.
+    """The general check, for subclasses of the plain types (enums, numpy scalars)."""
     if isinstance(value, (str, bool)):
         return True
     if isinstance(value, float):
@@ -86,6 +79,12 @@ def _sendable(value: object) -> bool:
     if isinstance(value, Integral):
         return abs(int(value)) <= MAX_SAFE_NUMBER
     return False
+
+
+_BOT_FILTERING = {
+    flag: _new(VisitorAttribute, (BOT_FILTERING_KEY, BOT_FILTERING_KEY, flag, CUSTOM))
+    for flag in (True, False)
+}
 
 
 def visitor_attributes(
@@ -96,16 +95,23 @@ def visitor_attributes(
     if attributes:
         key_map = config.attribute_key_map
         for key, value in attributes.items():
-            if not _sendable(value) or not isinstance(key, str):
+            kind = type(value)
+            # The plain types are checked inline: this runs for every attribute of every event.
+            if kind is str or kind is bool:
+                pass
+            elif kind is int or kind is float:
+                if not -MAX_SAFE_NUMBER <= value <= MAX_SAFE_NUMBER:  # False for NaN too
+                    continue
+            elif not _sendable(value):
                 continue
             attribute = key_map.get(key)
             if attribute is not None:
                 out.append(_new(VisitorAttribute, (attribute.id, key, value, CUSTOM)))
-            elif key.startswith("$opt_"):
+            elif type(key) is str and key.startswith("$opt_"):
                 out.append(_new(VisitorAttribute, (key, key, value, CUSTOM)))
     bot_filtering = config.bot_filtering
     if bot_filtering is True or bot_filtering is False:
-        out.append(_new(VisitorAttribute, (BOT_FILTERING_KEY, BOT_FILTERING_KEY, bot_filtering, CUSTOM)))
+        out.append(_BOT_FILTERING[bot_filtering])
     return tuple(out)
 
 

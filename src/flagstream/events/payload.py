@@ -22,7 +22,7 @@ ACTIVATE_EVENT_KEY = "campaign_activated"
 # Fixed JSON overhead of one visitor (keys, brackets, uuid, timestamp) and of one
 # attribute; measured on real payloads and rounded up so the estimate errs high.
 _VISITOR_OVERHEAD = 260
-_ATTRIBUTE_OVERHEAD = 48
+_ATTRIBUTE_OVERHEAD = 64
 _DECISION_OVERHEAD = 150
 
 
@@ -108,16 +108,18 @@ def estimated_size(event: UserEvent) -> int:
     """A cheap upper estimate of the bytes ``event`` adds to a request body.
 
     Used for the processor's byte bound at enqueue time, before any JSON
-    exists; the worker measures the real body before sending.
+    exists; the worker measures the real body before sending. It runs on the
+    caller's thread, so it only sums string lengths it can get for free.
     """
     size = _VISITOR_OVERHEAD + len(event.user_id)
-    for a in event.attributes:
-        size += _ATTRIBUTE_OVERHEAD + len(a.entity_id) + len(a.key) + len(str(a.value))
-    if isinstance(event, ImpressionEvent):
-        m = event.metadata
-        size += _DECISION_OVERHEAD + len(m.flag_key) + len(m.rule_key) + len(m.variation_key)
-    else:
-        size += len(event.event_key)
-        if event.tags:
-            size += len(str(event.tags))
+    for attribute in event.attributes:
+        value = attribute[2]
+        size += _ATTRIBUTE_OVERHEAD + len(attribute[1]) + (len(value) if type(value) is str else 24)
+    if type(event) is ImpressionEvent:
+        metadata = event.metadata
+        return size + _DECISION_OVERHEAD + len(metadata[0]) + len(metadata[1]) + len(metadata[3])
+    size += len(event.event_key)  # type: ignore[union-attr]
+    tags = event.tags  # type: ignore[union-attr]
+    if tags:
+        size += len(str(tags))
     return size
