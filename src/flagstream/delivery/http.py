@@ -61,6 +61,8 @@ class HttpDispatcher:
         max_connections: connections kept alive per host (and concurrent attempts).
         ca_certs: a CA bundle path to trust in addition to the system store.
         headers: extra headers for every request (the payload is never touched).
+        endpoint: send every request to this URL instead of ``log_event.url`` (e.g. a local
+            collector or an internal relay); where the bytes go changes, never the bytes.
         logger: where failures are logged (the SDK logger by default).
     """
 
@@ -76,6 +78,7 @@ class HttpDispatcher:
         max_connections: int = 4,
         ca_certs: str | None = None,
         headers: dict[str, str] | None = None,
+        endpoint: str | None = None,
         logger: object | None = None,
     ) -> None:
         for name, value in (
@@ -85,6 +88,8 @@ class HttpDispatcher:
         ):
             if not value > 0:
                 raise ConfigurationError(f"{name} must be > 0, got {value!r}")
+        if endpoint is not None and not endpoint.startswith(("http://", "https://")):
+            raise ConfigurationError(f"endpoint must be an http(s) URL, got {endpoint!r}")
         if max_connections < 1:
             raise ConfigurationError("max_connections must be >= 1")
         self.timeout = float(timeout)
@@ -95,6 +100,7 @@ class HttpDispatcher:
         self.retry = retry or RetryPolicy(max_attempts=5, deadline=30.0)
         self.max_connections = max_connections
         self.ca_certs = ca_certs
+        self.endpoint = endpoint
         self._extra_headers = dict(headers or {})
         self._logger = get_logger(logger)
         self._closed = threading.Event()
@@ -136,11 +142,12 @@ class HttpDispatcher:
     def _attempt(self, log_event: Any, connect: float, read: float) -> DispatchResult:
         start = time.monotonic()
         verb = str(getattr(log_event, "http_verb", "POST")).upper()
+        url = self.endpoint or log_event.url
         try:
             if verb == "GET":
                 response = self._pool.request(
                     "GET",
-                    log_event.url,
+                    url,
                     fields={k: str(v) for k, v in dict(log_event.params).items()},
                     headers={"User-Agent": USER_AGENT, **self._extra_headers},
                     timeout=urllib3.Timeout(connect=connect, read=read),
@@ -153,7 +160,7 @@ class HttpDispatcher:
                     body = _gzip.compress(body, 6)
                 response = self._pool.request(
                     verb,
-                    log_event.url,
+                    url,
                     body=body,
                     headers=self._headers(log_event),
                     timeout=urllib3.Timeout(connect=connect, read=read),
@@ -213,7 +220,7 @@ class HttpDispatcher:
                 break
         self._logger.error(
             "flagstream: event request to %s failed after %d attempt(s): %s",
-            getattr(log_event, "url", "?"),
+            self.endpoint or getattr(log_event, "url", "?"),
             policy.attempts,
             result.error,
         )

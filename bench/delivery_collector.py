@@ -1,0 +1,77 @@
+"""Run ``flagstream.collector.Collector`` in its own process for benchmarks.
+
+A collector in the benchmark's process would compete for the GIL with the
+code being measured, so it runs in a child process. Commands on stdin, one per
+line: ``wait N TIMEOUT`` answers with the ``time.monotonic()`` at which N unique
+events were stored (CLOCK_MONOTONIC is shared by all processes of the machine),
+or ``-1``; ``count`` answers the unique event count; ``quit`` stops it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+__all__ = ["CollectorProcess"]
+
+
+def _serve() -> None:
+    from flagstream.collector import Collector
+
+    with Collector() as collector:
+        print(collector.events_url, flush=True)
+        for line in sys.stdin:
+            words = line.split()
+            if not words or words[0] == "quit":
+                break
+            if words[0] == "wait":
+                ok = collector.wait_for_events(int(words[1]), float(words[2]))
+                print(time.monotonic() if ok else -1, flush=True)
+            elif words[0] == "count":
+                print(collector.event_count(), flush=True)
+
+
+class CollectorProcess:
+    def __init__(self) -> None:
+        self._proc = subprocess.Popen(
+            [sys.executable, __file__],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self._proc.stdout is not None
+        self.events_url = self._proc.stdout.readline().strip()
+
+    def _ask(self, line: str) -> str:
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        self._proc.stdin.write(line + "\n")
+        self._proc.stdin.flush()
+        return self._proc.stdout.readline().strip()
+
+    def wait_for(self, n: int, timeout: float) -> float | None:
+        """``time.monotonic()`` when the collector had ``n`` events, or None on timeout."""
+        value = float(self._ask(f"wait {n} {timeout}"))
+        return None if value < 0 else value
+
+    def count(self) -> int:
+        return int(self._ask("count"))
+
+    def close(self) -> None:
+        if self._proc.poll() is None:
+            assert self._proc.stdin is not None
+            self._proc.stdin.write("quit\n")
+            self._proc.stdin.close()
+            self._proc.wait(10)
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
+
+    def __enter__(self) -> CollectorProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+if __name__ == "__main__":
+    _serve()
