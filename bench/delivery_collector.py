@@ -44,7 +44,8 @@ class CollectorProcess:
         self.events_url = self._proc.stdout.readline().strip()
 
     def _ask(self, line: str) -> str:
-        assert self._proc.stdin is not None and self._proc.stdout is not None
+        assert self._proc.stdin is not None
+        assert self._proc.stdout is not None
         self._proc.stdin.write(line + "\n")
         self._proc.stdin.flush()
         return self._proc.stdout.readline().strip()
