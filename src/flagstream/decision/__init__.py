@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from flagstream.decision.bucketing import bucket_value
 from flagstream.decision.options import DecideOption
-from flagstream.decision.results import DecisionSource, DecisionUser, FeatureDecision, SimpleUser, VariationResult
+from flagstream.decision.results import (
+    DecisionSource,
+    DecisionUser,
+    FeatureDecision,
+    SimpleUser,
+    VariationResult,
+)
 from flagstream.decision.service import DecisionService
 from flagstream.decision.user_profile import UserProfileService, UserProfileTracker
 

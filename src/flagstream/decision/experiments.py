@@ -36,27 +36,11 @@ def bucket(ep: EntityPlan, c: Call) -> Variation | None:
         c.log_debug(msg.INVALID_ENTITY_KEY)
         return None
     bucketing_id = c.bucketing_id
-    if ep.grouped:
-        group_allocation = ep.group_allocation
-        if group_allocation is None:
-            c.log_error(msg.GROUP_NOT_IN_DATAFILE.format(ep.group_id))
-            return None
-        group_bucket = (
-            _hash(_encode(f"{bucketing_id}{ep.group_id}"), HASH_SEED, False) * MAX_TRAFFIC_VALUE
-        ) >> 32
-        if c.debug:
-            c.logger.debug(msg.ASSIGNED_BUCKET.format(group_bucket, bucketing_id))
-        experiment_id = group_allocation.lookup(group_bucket)
-        if not experiment_id:
-            if c.note_info:
-                c.reason_info(msg.IN_NO_EXPERIMENT.format(c.user_id))
-            return None
-        if experiment_id != entity.id:
-            if c.note_info:
-                c.reason_info(msg.NOT_IN_GROUP_EXPERIMENT.format(c.user_id, entity.key, ep.group_id))
-            return None
+    if ep.grouped and not _in_group_experiment(ep, c, bucketing_id):
+        # The reference reports a failed group stage as an empty traffic range too.
         if c.note_info:
-            c.reason_info(msg.IN_GROUP_EXPERIMENT.format(c.user_id, entity.key, ep.group_id))
+            c.reason_info(msg.EMPTY_TRAFFIC_RANGE)
+        return None
     value = (_hash(_encode(f"{bucketing_id}{entity.id}"), HASH_SEED, False) * MAX_TRAFFIC_VALUE) >> 32
     if c.debug:
         c.logger.debug(msg.ASSIGNED_BUCKET.format(value, bucketing_id))
@@ -69,6 +53,30 @@ def bucket(ep: EntityPlan, c: Call) -> Variation | None:
     if c.note_info:
         c.reason_info(msg.EMPTY_TRAFFIC_RANGE)
     return None
+
+
+def _in_group_experiment(ep: EntityPlan, c: Call, bucketing_id: str) -> bool:
+    """First stage of a mutually exclusive group: is the user in this experiment's share?"""
+    entity = ep.entity
+    group_allocation = ep.group_allocation
+    if group_allocation is None:
+        c.log_error(msg.GROUP_NOT_IN_DATAFILE.format(ep.group_id))
+        return False
+    group_bucket = (_hash(_encode(f"{bucketing_id}{ep.group_id}"), HASH_SEED, False) * MAX_TRAFFIC_VALUE) >> 32
+    if c.debug:
+        c.logger.debug(msg.ASSIGNED_BUCKET.format(group_bucket, bucketing_id))
+    experiment_id = group_allocation.lookup(group_bucket)
+    if not experiment_id:
+        if c.note_info:
+            c.reason_info(msg.IN_NO_EXPERIMENT.format(c.user_id))
+        return False
+    if experiment_id != entity.id:
+        if c.note_info:
+            c.reason_info(msg.NOT_IN_GROUP_EXPERIMENT.format(c.user_id, entity.key, ep.group_id))
+        return False
+    if c.note_info:
+        c.reason_info(msg.IN_GROUP_EXPERIMENT.format(c.user_id, entity.key, ep.group_id))
+    return True
 
 
 def _whitelisted(plan: Plan, experiment: Experiment, c: Call) -> Variation | None:
