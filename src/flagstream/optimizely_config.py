@@ -46,12 +46,14 @@ __all__ = [
     "describe_audience_conditions",
 ]
 
+# The value classes below are frozen but keep a __dict__ (no slots): code written for
+# optimizely-sdk reads these objects with vars() / __dict__, e.g. to serialize them.
 _OPERATORS: Final = ("and", "or", "not")
 _DUMMY_AUDIENCE: Final = "$opt_dummy_audience"
 _FEATURE_ROLLOUT: Final = "fr"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class OptimizelyVariable:
     """A feature variable; ``value`` is the raw string from the datafile."""
 
@@ -61,7 +63,7 @@ class OptimizelyVariable:
     value: Any
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class OptimizelyVariation:
     id: str
     key: str
@@ -69,7 +71,7 @@ class OptimizelyVariation:
     variables_map: dict[str, OptimizelyVariable]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class OptimizelyExperiment:
     """An experiment or rule; ``audiences`` is its audience conditions as a sentence."""
 
@@ -79,7 +81,7 @@ class OptimizelyExperiment:
     audiences: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class OptimizelyFeature:
     """A flag. ``experiments_map`` is deprecated in optimizely-sdk in favour of the rule lists."""
 
@@ -91,20 +93,20 @@ class OptimizelyFeature:
     experiment_rules: list[OptimizelyExperiment] = field(default_factory=list)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class OptimizelyAttribute:
     id: str
     key: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class OptimizelyEvent:
     id: str
     key: str
     experiment_ids: list[str]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class OptimizelyAudience:
     """An audience; ``conditions`` is JSON text (typed audiences too)."""
 
@@ -113,7 +115,7 @@ class OptimizelyAudience:
     conditions: Any
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class OptimizelyConfig:
     """The datafile, described for application code.
 

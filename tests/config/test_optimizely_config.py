@@ -121,6 +121,13 @@ def test_get_optimizely_config_matches_the_one_optimizely_client_returns():
         client.close()
 
 
+def test_objects_keep_a_dict_for_code_that_reads_them_with_vars():
+    built = ours(json.dumps(random_datafile(2, "4")))
+    assert vars(built)["revision"] == built.revision
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.revision = "x"  # type: ignore[misc]
+
+
 def test_result_is_cached_per_config():
     config = ProjectConfig.from_datafile(json.dumps(random_datafile(3, "4")))
     assert build_optimizely_config(config) is build_optimizely_config(config)
@@ -172,19 +179,21 @@ CONDITIONS = st.recursive(
 ).filter(lambda t: isinstance(t, list) and _describable(t))
 
 
-@settings(max_examples=500, deadline=None)
+SERVICE = oc.OptimizelyConfigService(
+    opc.ProjectConfig(
+        json.dumps({"version": "4", "revision": "1", "accountId": "1", "projectId": "1"}),
+        optimizely_logger.NoOpLogger(),
+        None,
+    ),
+    optimizely_logger.NoOpLogger(),
+)
+
+
+@settings(max_examples=300, deadline=None)
 @given(conditions=CONDITIONS)
 def test_audience_sentences_are_worded_as_optimizely_words_them(conditions: list[Any]):
     names = {"1": "us", "2": "adults", "3": "", "and or": "tricky"}
-    service = oc.OptimizelyConfigService(
-        opc.ProjectConfig(
-            json.dumps({"version": "4", "revision": "1", "accountId": "1", "projectId": "1"}),
-            optimizely_logger.NoOpLogger(),
-            None,
-        ),
-        optimizely_logger.NoOpLogger(),
-    )
-    assert describe_audience_conditions(conditions, names) == service.stringify_conditions(conditions, names)
+    assert describe_audience_conditions(conditions, names) == SERVICE.stringify_conditions(conditions, names)
 
 
 @pytest.mark.parametrize(
