@@ -11,14 +11,13 @@ events that ``close()`` sets, so they end early when the processor closes.
 from __future__ import annotations
 
 import os
-import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
-from flagstream._logging import get_logger
 from flagstream.delivery import lifecycle
+from flagstream.delivery._driver import DriverBase, counts_diff
 from flagstream.delivery.adapters import as_result_dispatcher
 from flagstream.delivery.core import ACCEPTED_WAKE, REFUSED, BatchCore, Window
 from flagstream.delivery.http import HttpDispatcher
@@ -27,7 +26,7 @@ from flagstream.delivery.protocols import DeadLetterHandler, EventDispatcher
 from flagstream.delivery.result import DeliveryOutcome, DispatchResult
 from flagstream.delivery.retry import RetryPolicy
 from flagstream.delivery.settings import BatchSettings
-from flagstream.delivery.stats import DeliveryStats, FlushReport, freeze_counts
+from flagstream.delivery.stats import FlushReport, freeze_counts
 from flagstream.events.payload import estimated_size
 from flagstream.events.user_event import UserEvent
 
@@ -36,11 +35,7 @@ __all__ = ["BatchEventProcessor"]
 _NEVER = float("inf")
 
 
-def _diff(after: Mapping[str, int], before: Mapping[str, int]) -> dict[str, int]:
-    return {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}
-
-
-class BatchEventProcessor:
+class BatchEventProcessor(DriverBase):
     """Queues user events and delivers them in batches on background threads.
 
     Works with nothing configured: ``BatchEventProcessor()`` sends to each
@@ -104,18 +99,12 @@ class BatchEventProcessor:
         )
         if max_request_bytes is not None:
             settings = settings.replace(max_request_bytes=max_request_bytes)
-        self.settings = settings
+        self._init_common(settings, retry, logger, on_log_event, on_outcome, dead_letter)
         self._owns_dispatcher = event_dispatcher is None
         if event_dispatcher is None:
             event_dispatcher = HttpDispatcher()
         self.event_dispatcher = event_dispatcher
         self._sender = as_result_dispatcher(event_dispatcher)
-        self._retry = retry or RetryPolicy()
-        self._logger = get_logger(logger)
-        self._on_log_event = on_log_event
-        self._on_outcome = on_outcome
-        self._dead_letter = dead_letter
-        self._rng = random.Random()
         self._closed = False
         self._init_state()
         lifecycle.register(self)
@@ -156,35 +145,28 @@ class BatchEventProcessor:
             self._refused(user_event, size)
 
     def _refused(self, user_event: UserEvent, size: int) -> None:
-        settings = self.settings
         with self._lock:
             core = self._core
-            reason = "internal_error" if size < 0 else core.refusal(size)
-            if reason is not None:
-                core.refuse(reason)
-            elif settings.overflow == "drop_oldest":
-                core.evict_for(size)
+            if self._refuse_without_blocking(core, user_event, size):
+                return
+            # overflow="block": wait for room on the caller's thread, by the user's choice.
+            deadline = time.monotonic() + self.settings.block_timeout
+            self._blocked += 1
+            try:
+                while not core.has_room(size) and not core.closing and core is self._core:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._wake.notify()
+                    self._space.wait(remaining)
+            finally:
+                self._blocked -= 1
+            if core.closing:
+                core.refuse("closed")
+            elif core.has_room(size):
                 core.force_append(user_event, size)
-            elif settings.overflow == "block":
-                deadline = time.monotonic() + settings.block_timeout
-                self._blocked += 1
-                try:
-                    while not core.has_room(size) and not core.closing and core is self._core:
-                        remaining = deadline - time.monotonic()
-                        if remaining <= 0:
-                            break
-                        self._wake.notify()
-                        self._space.wait(remaining)
-                finally:
-                    self._blocked -= 1
-                if core.closing:
-                    core.refuse("closed")
-                elif core.has_room(size):
-                    core.force_append(user_event, size)
-                else:
-                    core.refuse("block_timeout")
             else:
-                core.refuse("queue_full")
+                core.refuse("block_timeout")
 
     # -- workers -----------------------------------------------------------------------
 
@@ -258,15 +240,9 @@ class BatchEventProcessor:
             self._settle(core, window, Settle(window.remaining, False, "internal_error"))
 
     def _send(self, core: BatchCore, action: Send) -> DispatchResult:
-        if self._on_log_event is not None:
-            try:
-                self._on_log_event(action.log_event)
-            except Exception as exc:
-                self._logger.error("flagstream: LOG_EVENT listener raised %r", exc)
-        deadline = min(action.deadline, self._close_deadline)
-        result = self._sender.send(action.log_event, deadline)
-        with self._lock:
-            core.record_attempt(retry=action.attempt > 1, ok=result.ok, error=result.error, now=time.time())
+        self._before_send(action)
+        result = self._sender.send(action.log_event, min(action.deadline, self._close_deadline))
+        self._record_attempt(core, action, result)
         return result
 
     def _backoff(self, action: Wait) -> str | None:
@@ -283,34 +259,10 @@ class BatchEventProcessor:
         return None
 
     def _settle(self, core: BatchCore, window: Window, action: Settle) -> None:
-        with self._lock:
-            core.settle(window, action.events, delivered=action.delivered, reason=action.reason)
-            if window.remaining <= 0:
+        if self._record_settle(core, window, action):
+            with self._lock:
                 self._settled.notify_all()
-        if not action.delivered:
-            error = action.result.error if action.result else None
-            self._logger.error(
-                "flagstream: dropped %d event(s) (%s): %s", action.events, action.reason, error
-            )
-        for event in action.dead:
-            if self._dead_letter is not None and action.result is not None:
-                try:
-                    self._dead_letter(event, action.result)
-                except Exception as exc:
-                    self._logger.error("flagstream: dead_letter callback raised %r", exc)
-        self._notify(DeliveryOutcome(action.delivered, action.events, action.reason, action.result))
-
-    def _report_refusals(self, drops: dict[str, int]) -> None:
-        for reason, count in drops.items():
-            self._logger.warning("flagstream: dropped %d event(s) before sending (%s)", count, reason)
-            self._notify(DeliveryOutcome(False, count, reason))
-
-    def _notify(self, outcome: DeliveryOutcome) -> None:
-        if self._on_outcome is not None:
-            try:
-                self._on_outcome(outcome)
-            except Exception as exc:
-                self._logger.error("flagstream: on_outcome callback raised %r", exc)
+        self._after_settle(action)
 
     # -- flush, close, stats -----------------------------------------------------------
 
@@ -345,7 +297,7 @@ class BatchEventProcessor:
             return FlushReport(
                 delivered=core.delivered - delivered,
                 pending=pending,
-                dropped=freeze_counts(_diff(core.dropped, dropped)),
+                dropped=freeze_counts(counts_diff(core.dropped, dropped)),
                 elapsed=time.monotonic() - start,
                 timed_out=pending > 0,
             )
@@ -377,7 +329,7 @@ class BatchEventProcessor:
             report = FlushReport(
                 delivered=core.delivered - delivered,
                 pending=core.in_flight_events,
-                dropped=freeze_counts(_diff(core.dropped, dropped)),
+                dropped=freeze_counts(counts_diff(core.dropped, dropped)),
                 elapsed=0.0,
                 timed_out=core.in_flight_events > 0 or core.dropped.get("shutdown", 0) > 0,
             )
@@ -400,15 +352,11 @@ class BatchEventProcessor:
         """optimizely-sdk's name for :meth:`close` with the default timeout."""
         self.close()
 
-    def stats(self) -> DeliveryStats:
-        """A consistent snapshot of counters and queue state."""
-        with self._lock:
-            alive = sum(1 for t in self._workers if t.is_alive())
-            return self._core.snapshot(time.time(), workers_alive=alive, worker_restarts=self._restarts)
+    def _workers_alive(self) -> int:
+        return sum(1 for t in self._workers if t.is_alive())
 
-    def prometheus_text(self, prefix: str = "flagstream_delivery") -> str:
-        """:meth:`stats` in the Prometheus text exposition format."""
-        return self.stats().to_prometheus(prefix)
+    def _worker_restarts(self) -> int:
+        return self._restarts
 
     @property
     def is_running(self) -> bool:
