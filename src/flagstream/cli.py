@@ -9,11 +9,12 @@ per problem so it can be grepped and used in CI. Exit codes: 0 success,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import platform
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -172,16 +173,21 @@ def cmd_decide(args: argparse.Namespace) -> int:
 # -- collector ----------------------------------------------------------------------------------
 
 
-def _wait_for_signal() -> None:
-    """Block the main thread until SIGINT or SIGTERM."""
+@contextlib.contextmanager
+def _until_signal() -> Iterator[threading.Event]:
+    """Install SIGINT/SIGTERM handlers that set the yielded event (before anything says "Ctrl-C")."""
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        while not stop.wait(0.5):
-            pass
+        yield stop
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _wait(stop: threading.Event) -> None:
+    while not stop.wait(0.5):
+        pass
 
 
 def cmd_collector(args: argparse.Namespace) -> int:
@@ -205,17 +211,22 @@ def cmd_collector(args: argparse.Namespace) -> int:
         print(f"flagstream collector: {exc}", file=sys.stderr)
         return 2
     try:
-        console.print(f"[bold]flagstream collector[/] listening on [cyan]{collector.url}[/]")
-        console.print(f"  events:  POST {collector.events_url}")
-        console.print(f"  results: {collector.url}/   (JSON: /api/results, /api/events; /metrics, /healthz)")
-        console.print(f"  storage: {args.db}")
-        if args.token:
-            console.print("  read APIs need: Authorization: Bearer <token> (or ?token=<token> in a browser)")
-        if faults.is_active:
-            console.print(f"  [yellow]faults:[/] {faults}")
-        console.print("Ctrl-C to stop.")
-        sys.stdout.flush()
-        _wait_for_signal()
+        with _until_signal() as stop:
+            console.print(f"[bold]flagstream collector[/] listening on [cyan]{collector.url}[/]")
+            console.print(f"  events:  POST {collector.events_url}")
+            console.print(
+                f"  results: {collector.url}/   (JSON: /api/results, /api/events; /metrics, /healthz)"
+            )
+            console.print(f"  storage: {args.db}")
+            if args.token:
+                console.print(
+                    "  read APIs need: Authorization: Bearer <token> (or ?token=<token> in a browser)"
+                )
+            if faults.is_active:
+                console.print(f"  [yellow]faults:[/] {faults}")
+            console.print("Ctrl-C to stop.")
+            sys.stdout.flush()
+            _wait(stop)
     finally:
         collector.stop()
     console.print(f"stopped; {collector.event_count():,} events stored in {args.db}")
@@ -258,9 +269,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         console.print(results_table(demo.results(), args.metric))
         console.print(f"Results page: [cyan]{summary.url}[/]")
         if args.keep:
-            console.print("--keep: the collector keeps running; Ctrl-C to stop.")
-            sys.stdout.flush()
-            _wait_for_signal()
+            with _until_signal() as stop:
+                console.print("--keep: the collector keeps running; Ctrl-C to stop.")
+                sys.stdout.flush()
+                _wait(stop)
     return 0 if summary.ok else 1
 
 

@@ -37,11 +37,14 @@ def demo_datafile() -> str:
 
 
 def fault_phases(seed: int) -> list[tuple[float, FaultConfig]]:
-    """``--faults``: 500s, then 429s with Retry-After, then only latency (from a share of users on)."""
+    """``--faults``: 500s, then 429s with Retry-After, then only latency (from a share of users on).
+
+    With the default seed the very first request fails, so even a tiny run shows a retry.
+    """
     return [
-        (0.0, FaultConfig(fail_rate=0.2, status=500, latency=0.01, seed=seed)),
-        (0.35, FaultConfig(fail_rate=0.2, status=429, retry_after=1, latency=0.01, seed=seed + 1)),
-        (0.7, FaultConfig(latency=0.03, seed=seed + 2)),
+        (0.0, FaultConfig(fail_rate=0.25, status=500, latency=0.01, seed=seed + 1)),
+        (0.35, FaultConfig(fail_rate=0.25, status=429, retry_after=1, latency=0.01, seed=seed + 2)),
+        (0.7, FaultConfig(latency=0.03, seed=seed + 3)),
     ]
 
 
