@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import http.server
 import json
 import threading
@@ -17,6 +18,8 @@ class Reply:
     status: int = 200
     body: bytes = b""
     delay: float = 0.0  # seconds before the response starts (waits on the server's stop event)
+    cut_after: int | None = None  # promise the whole body, send this many bytes, then hang up
+    gzip: bool = False
 
 
 @dataclass
@@ -68,12 +71,19 @@ def _handler(state: DatafileServer) -> type[http.server.BaseHTTPRequestHandler]:
             if reply.delay and state.closing.wait(reply.delay):
                 self.close_connection = True  # the client sees the connection drop at once
                 return
+            body = gzip.compress(reply.body) if reply.gzip else reply.body
             self.send_response(reply.status)
             if last_modified and reply.status == 200:
                 self.send_header("Last-Modified", last_modified)
-            self.send_header("Content-Length", str(len(reply.body)))
+            if reply.gzip:
+                self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(reply.body)
+            if reply.cut_after is not None:
+                self.wfile.write(body[: reply.cut_after])
+                self.close_connection = True
+                return
+            self.wfile.write(body)
 
         def log_message(self, format: str, *args: object) -> None:
             pass

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import os
 import select
 import threading
@@ -149,6 +150,29 @@ def test_a_failing_round_is_retried_within_the_round(server, managers):
     assert config is not None
     assert config.revision == "1"
     assert len(server.requests) == 3
+
+
+def test_gzip_encoded_datafile_is_decoded(server, managers):
+    server.replies.append(Reply(200, json.dumps(revision(5)).encode(), gzip=True))
+    config = poller(managers, server.url).get_config()
+    assert config is not None
+    assert config.revision == "5"
+    assert "gzip" in server.requests[0]["Accept-Encoding"]
+
+
+def test_connection_dropped_mid_body_is_retried_within_the_round(server, managers):
+    server.replies.append(Reply(200, json.dumps(revision(5)).encode(), cut_after=20))
+    config = poller(managers, server.url).get_config()
+    assert config is not None
+    assert config.revision == "1"  # the retry got the whole (current) datafile
+    assert len(server.requests) == 2
+
+
+def test_error_bodies_are_drained_so_the_kept_alive_connection_is_reused_safely(server, managers):
+    server.replies.extend([Reply(500, b"x" * 100_000), Reply(503, b"y" * 10)])
+    config = poller(managers, server.url).get_config()
+    assert config is not None
+    assert config.revision == "1"
 
 
 def test_garbage_from_the_server_is_logged_and_the_old_config_kept(server, managers):

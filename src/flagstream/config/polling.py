@@ -11,7 +11,8 @@ arrived it waits, at most until ``blocking_timeout`` seconds after the manager
 was created (for all callers together, not per call), or until the first fetch
 round has finished, whichever comes first; after that it returns at once.
 
-A new revision replaces the config and calls ``on_update(config)``. A datafile
+A new revision replaces the config and calls ``on_update(config)`` (on the
+polling thread). A datafile
 the server sends that cannot be used (HTTP error, garbage, invalid, unsupported
 version) is logged in one line and the previous config is kept. ``If-Modified-
 Since`` is sent with the ``Last-Modified`` of the last datafile that was used.
@@ -268,6 +269,7 @@ class PollingConfigManager:
         )
         try:
             if response.status != 200:
+                response.drain_conn()  # a connection with unread bytes must not go back to the pool
                 return response.status, response.headers, None
             chunks: list[bytes] = []
             size = 0
@@ -279,6 +281,9 @@ class PollingConfigManager:
                     raise urllib3.exceptions.HTTPError(f"datafile larger than {MAX_DATAFILE_BYTES} bytes")
                 chunks.append(chunk)
             return response.status, response.headers, b"".join(chunks)
+        except BaseException:
+            response.close()  # half read: drop the connection rather than reuse it
+            raise
         finally:
             response.release_conn()
 
