@@ -25,8 +25,10 @@ h1{font-size:1.5rem;margin:0 0 .25rem}h2{font-size:1.1rem;margin:2rem 0 .5rem}
 table{border-collapse:collapse;background:#fff;border:1px solid #dde3e9;width:100%}
 th,td{padding:.4rem .7rem;border-bottom:1px solid #eef1f4;text-align:left;vertical-align:top}
 th{background:#f1f4f7;font-weight:600}td.n{text-align:right;font-variant-numeric:tabular-nums}
-tr.base td{color:#5b6670}tr.win td.lift{color:#0a7a32;font-weight:600}tr.lose td.lift{color:#b3261e;font-weight:600}
-tr.first td{border-top:2px solid #c9d2da}code{font-size:12px;word-break:break-all}
+td.n{white-space:nowrap}td.var{font-weight:600}tr.base td{color:#5b6670}
+td.win{color:#0a7a32;font-weight:600}td.lose{color:#b3261e;font-weight:600}
+tr.exp th{background:#e6ecf2;font-size:.95rem;border-top:2px solid #c9d2da}tr.exp small{font-weight:400;color:#5b6670}
+code{font-size:12px;word-break:break-all}
 """
 
 
@@ -37,7 +39,7 @@ def _e(value: object) -> str:
 def _pct(value: float | None, signed: bool = False) -> str:
     if value is None:
         return "—"
-    return f"{value * 100:+.1f} %" if signed else f"{value * 100:.2f} %"
+    return f"{value * 100:+.1f}&nbsp;%" if signed else f"{value * 100:.2f}&nbsp;%"
 
 
 def _lift(m: MetricResult) -> str:
@@ -46,49 +48,56 @@ def _lift(m: MetricResult) -> str:
     return f"{_pct(m.lift, True)} <small>[{_pct(m.ci_low, True)}, {_pct(m.ci_high, True)}]</small>"
 
 
-def _row_class(m: MetricResult | None, is_base: bool) -> str:
-    if is_base:
-        return "base"
-    if m is None or m.p_value is None or m.lift is None or m.p_value >= 0.05:
+def _lift_class(m: MetricResult) -> str:
+    if m.p_value is None or m.lift is None or m.p_value >= 0.05:
         return ""
-    return "win" if m.lift > 0 else "lose"
+    return " win" if m.lift > 0 else " lose"
+
+
+def _experiment_rows(r: ExperimentResult) -> list[str]:
+    keys = r.event_keys or ("",)
+    title = (
+        f'<tr class="exp"><th colspan="8">{_e(r.flag_key or "(no flag)")} / '
+        f"{_e(r.rule_key or r.experiment_id or '(no rule)')} <small>{_e(r.rule_type)} · "
+        f"{r.visitors:,} visitors</small></th></tr>"
+    )
+    rows = [title]
+    for index, v in enumerate(r.variations):
+        base = ' class="base"' if index == 0 else ""
+        for k, key in enumerate(keys):
+            cells = []
+            if k == 0:
+                span = f' rowspan="{len(keys)}"'
+                cells.append(
+                    f'<td{span} class="var">{_e(v.variation_key or v.variation_id or "(none)")}</td>'
+                )
+                cells.append(f'<td{span} class="n">{v.visitors:,}</td>')
+            m = v.metric(key) if key else None
+            if m is None:
+                cells.append(f"<td>{_e(key) or '—'}</td>" + '<td class="n">0</td>' * 2 + "<td>—</td>" * 3)
+            else:
+                p_value = "—" if m.p_value is None else f"{m.p_value:.4f}"
+                cells += [
+                    f"<td>{_e(m.key)}</td>",
+                    f'<td class="n">{m.conversions:,}</td>',
+                    f'<td class="n">{_pct(m.rate)}</td>',
+                    f'<td class="n">{m.revenue:,}</td>',
+                    f'<td class="n lift{_lift_class(m)}">{_lift(m)}</td>',
+                    f'<td class="n">{p_value}</td>',
+                ]
+            rows.append(f"<tr{base}>{''.join(cells)}</tr>")
+    return rows
 
 
 def _results_table(results: Sequence[ExperimentResult]) -> str:
     head = (
-        "<tr><th>Flag</th><th>Rule</th><th>Variation</th><th>Visitors</th><th>Event</th>"
-        "<th>Conversions</th><th>Rate</th><th>Revenue</th><th>Lift vs first (95 % CI)</th><th>p-value</th></tr>"
+        "<tr><th>Variation</th><th>Visitors</th><th>Event</th><th>Conversions</th><th>Rate</th>"
+        "<th>Revenue</th><th>Lift vs first (95&nbsp;% CI)</th><th>p-value</th></tr>"
     )
-    rows = []
-    for r in results:
-        first_row = True
-        for index, v in enumerate(r.variations):
-            metrics: Sequence[MetricResult | None] = v.metrics or [None]
-            for m in metrics:
-                classes = [_row_class(m, index == 0)] + (["first"] if first_row else [])
-                first_row = False
-                cells = [
-                    _e(r.flag_key or "—"),
-                    f"{_e(r.rule_key or r.experiment_id or '—')}<br><small>{_e(r.rule_type)}</small>",
-                    _e(v.variation_key or v.variation_id or "(none)"),
-                    f'<td class="n">{v.visitors:,}</td>',
-                ]
-                if m is None:
-                    cells += ["—", '<td class="n">0</td>', "—", "—", "—", "—"]
-                else:
-                    cells += [
-                        _e(m.key),
-                        f'<td class="n">{m.conversions:,}</td>',
-                        f'<td class="n">{_pct(m.rate)}</td>',
-                        f'<td class="n">{m.revenue:,}</td>',
-                        f'<td class="n lift">{_lift(m)}</td>',
-                        f'<td class="n">{"—" if m.p_value is None else f"{m.p_value:.4f}"}</td>',
-                    ]
-                html_cells = "".join(c if c.startswith("<td") else f"<td>{c}</td>" for c in cells)
-                rows.append(f'<tr class="{" ".join(c for c in classes if c)}">{html_cells}</tr>')
-    if not rows:
-        rows.append('<tr><td colspan="10">No decisions received yet.</td></tr>')
-    return f'<table id="results"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
+    bodies = [f"<tbody>{''.join(_experiment_rows(r))}</tbody>" for r in results]
+    if not bodies:
+        bodies.append('<tbody><tr><td colspan="8">No decisions received yet.</td></tr></tbody>')
+    return f'<table id="results"><thead>{head}</thead>{"".join(bodies)}</table>'
 
 
 def _counts_table(counts: Sequence[tuple[str, int]]) -> str:
