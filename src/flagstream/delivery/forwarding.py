@@ -43,6 +43,15 @@ class ForwardingEventProcessor:
         self._logger = get_logger(logger)
         self._on_log_event = on_log_event
 
+    def attach_listeners(
+        self, on_log_event: Callable[[Any], None] | None, on_outcome: Callable[[Any], None] | None = None
+    ) -> None:
+        """Called by the client that uses this processor, so its LOG_EVENT listeners see the
+        requests; a callback given to the constructor is kept."""
+        del on_outcome  # a synchronous forwarder reports no delivery outcomes
+        if self._on_log_event is None:
+            self._on_log_event = on_log_event
+
     def process(self, user_event: UserEvent) -> None:
         """Build the request for ``user_event`` and dispatch it now; never raises."""
         try:
