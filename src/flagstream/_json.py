@@ -36,7 +36,9 @@ def dumps(obj: Any) -> bytes:
     try:
         return orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS)
     except TypeError:
-        text = json.dumps(_sanitize(obj), separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=str)
+        text = json.dumps(
+            _sanitize(obj), separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=str
+        )
         return text.encode("utf-8")
 
 

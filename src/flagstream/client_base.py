@@ -174,6 +174,9 @@ class _ClientBase:
         self.event_processor = event_processor or self._default_processor(
             event_dispatcher, event_processor_options
         )
+        attach = getattr(self.event_processor, "attach_listeners", None)
+        if event_processor is not None and callable(attach):
+            attach(self._on_log_event, self._on_outcome)
         self.event_dispatcher = event_dispatcher or getattr(self.event_processor, "event_dispatcher", None)
         self.config_manager = config_manager or self._default_config_manager(
             datafile, sdk_key, datafile_access_token, skip_json_validation

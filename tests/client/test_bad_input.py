@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from pathlib import Path
 
 import pytest
 
@@ -12,7 +13,8 @@ from flagstream.delivery.forwarding import ForwardingEventProcessor
 from flagstream.errors import ConfigurationError
 from flagstream.testing import CapturingEventDispatcher
 
-from .conftest import BASIC_DATAFILE
+BASIC_DATAFILE = (Path(__file__).parent.parent / "fixtures" / "basic_datafile.json").read_text()
+
 
 BAD_KEYS = [None, "", 5, 3.2, [], {}, ["checkout_test"], object()]
 BAD_USER_IDS = [None, 5, 3.2, [], {}, b"bytes", object()]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -11,7 +12,7 @@ import flagstream
 from flagstream.delivery.forwarding import ForwardingEventProcessor
 from flagstream.testing import CapturingEventDispatcher
 
-from .conftest import BASIC_DATAFILE
+BASIC_DATAFILE = (Path(__file__).parent.parent / "fixtures" / "basic_datafile.json").read_text()
 
 
 def _only_visitor(dispatcher):
