@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 
 import pytest
 from decision_helpers import OptimizelyUserStub, RecordingLogger
@@ -72,7 +73,7 @@ def _ours(cond: list[object], attrs: dict[str, object]) -> tuple[object, list[tu
     return leaf(attrs, Trace(log, None)), log.lines
 
 
-@settings(max_examples=5000, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(
     name=st.sampled_from(NAMES),
     value=values,
@@ -97,7 +98,7 @@ def test_leaf_result_and_log_lines_equal_optimizely(
     assert lines == expected_lines
 
 
-@settings(max_examples=3000, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(target=versions, user=versions)
 def test_semver_comparison_equals_optimizely(target: str, user: str) -> None:
     evaluator = opt_condition.CustomAttributeConditionEvaluator([], OptimizelyUserStub({}), RecordingLogger())
@@ -107,6 +108,83 @@ def test_semver_comparison_equals_optimizely(target: str, user: str) -> None:
         assert compare_versions(target, user) is None
         return
     assert compare_versions(target, user) == expected
+
+
+RANDOM_VALUES = [
+    None,
+    True,
+    False,
+    0,
+    1,
+    -1,
+    18,
+    2**53,
+    2**53 + 1,
+    -(2**53) - 1,
+    10**20,
+    1.0,
+    0.5,
+    -2.5,
+    1e300,
+    math.nan,
+    math.inf,
+    -math.inf,
+    "",
+    "a",
+    "ab",
+    "1.2.3",
+    "1.2",
+    "2.0.0-beta",
+    "1.2.3+b",
+    "01.2",
+    "1..2",
+    "1.2.3.4",
+    " 1",
+    "x-1",
+    [1],
+    {"a": 1},
+]
+
+
+def _random_version(rng: random.Random) -> str:
+    parts = [rng.choice(["0", "1", "2", "10", "01", "", "a", "3"]) for _ in range(rng.randint(1, 4))]
+    sep = rng.choice(["", "", "-", "+"])
+    return ".".join(parts) + (
+        sep + rng.choice(["", "beta", "alpha.1", "1", "rc+2", "2-x", "b"]) if sep else ""
+    )
+
+
+def test_20000_random_leaves_equal_optimizely_results_and_log_lines() -> None:
+    rng = random.Random(2024)
+    compared = 0
+    for _ in range(20_000):
+        match = rng.choice(MATCHES)
+        value = _random_version(rng) if rng.random() < 0.2 else rng.choice(RANDOM_VALUES)
+        cond = [rng.choice(NAMES), value, rng.choice(TYPES), match]
+        attrs = {}
+        for name in rng.sample(NAMES, k=rng.randint(0, len(NAMES))):
+            attrs[name] = _random_version(rng) if rng.random() < 0.2 else rng.choice(RANDOM_VALUES)
+        try:
+            expected, expected_lines = _opt_evaluate(cond, attrs)
+        except (ValueError, TypeError):
+            assert _ours(cond, attrs)[0] is None
+            continue
+        got, lines = _ours(cond, attrs)
+        assert (got, lines) == (expected, expected_lines), (cond, attrs)
+        compared += 1
+    assert compared > 19_000
+
+
+def test_20000_random_version_pairs_compare_like_optimizely() -> None:
+    rng = random.Random(99)
+    evaluator = opt_condition.CustomAttributeConditionEvaluator([], OptimizelyUserStub({}), RecordingLogger())
+    for _ in range(20_000):
+        target, user = _random_version(rng), _random_version(rng)
+        try:
+            expected = evaluator.compare_user_version_with_target_version(target, user)
+        except ValueError:
+            expected = None
+        assert compare_versions(target, user) == expected, (target, user)
 
 
 @pytest.mark.parametrize(
