@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -189,6 +190,8 @@ class _DatafileGen:
         self.typed_audiences: list[dict[str, Any]] = []
         self.audience_ids: list[str] = []
         self.all_rule_ids: list[str] = []
+        # a number beyond any limit: inf is written as the (valid JSON) literal 1e400
+        self.too_big = math.inf if knobs.huge_json_numbers else 1e308
         # some files concentrate on holdouts that exclude targeted deliveries
         self.holdout_focus = self.version == "4" and self.chance(0.15)
 
@@ -238,13 +241,15 @@ class _DatafileGen:
                 return rng.choice(NUMBERS)
             if kind < 0.9:
                 return rng.choice([True, False])
-            return rng.choice([None, [1], {"a": 1}, 1e308 * 10]) if self.knobs.unknown_condition_kinds else 1
+            return (
+                rng.choice([None, [1], {"a": 1}, self.too_big]) if self.knobs.unknown_condition_kinds else 1
+            )
         if match == "exists":
             return rng.choice([None, "x", 1])
         if match == "substring":
             return rng.choice(STRINGS) if rng.random() < 0.9 else rng.choice([5, None, True])
         if match in ("gt", "ge", "lt", "le"):
-            return rng.choice(NUMBERS) if rng.random() < 0.9 else rng.choice(["5", None, True, 1e308 * 10])
+            return rng.choice(NUMBERS) if rng.random() < 0.9 else rng.choice(["5", None, True, self.too_big])
         if match.startswith("semver"):
             return rng.choice(SEMVERS) if rng.random() < 0.93 else rng.choice([1, 1.2, None, True])
         if match == "qualified":
@@ -637,8 +642,10 @@ def generate_datafile(
 
 
 def datafile_json(datafile: dict[str, Any]) -> str:
-    """The datafile as the JSON text both SDKs are given."""
-    return json.dumps(datafile, ensure_ascii=False)
+    """The datafile as the JSON text both SDKs are given (strict JSON; inf becomes 1e400)."""
+    text = json.dumps(datafile, ensure_ascii=False)
+    # json writes inf as Infinity, which is not JSON; 1e400 is, and parses back to inf
+    return re.sub(r"(?<=[:\[,] )(-?)Infinity(?=[,\]}])", r"\g<1>1e400", text)
 
 
 # ---------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import json
 import math
 import re
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -54,6 +55,7 @@ class SwallowLogger:
 
     def __init__(self) -> None:
         self.counts: dict[str, int] = {}
+        self.exceptions: list[str] = []  # tracebacks logged with .exception(): shown, never compared
 
     def _count(self, level: str) -> None:
         self.counts[level] = self.counts.get(level, 0) + 1
@@ -75,6 +77,7 @@ class SwallowLogger:
 
     def exception(self, *args: Any, **kwargs: Any) -> None:
         self._count("exception")
+        self.exceptions.append(f"{args[0] if args else ''} | {traceback.format_exc(limit=-3).strip()}")
 
     def critical(self, *args: Any, **kwargs: Any) -> None:
         self._count("critical")
@@ -572,6 +575,7 @@ def _run_call(
     n_events, n_notes = len(rec.dispatcher.events), len(rec.notifications)
     n_ups = len(rec.ups.ops) if rec.ups else 0
     rec.notification_reasons.clear()
+    n_exc = len(rec.logger.exceptions)
     args = copy.deepcopy(call.args)
     kwargs = copy.deepcopy(call.kwargs)
     before = to_data([args, kwargs])
@@ -591,6 +595,9 @@ def _run_call(
             if call.bind:
                 handles[call.bind] = None
     t1 = _now_ms()
+    logged = rec.logger.exceptions[n_exc:]
+    if logged:
+        out.detail = " || ".join([out.detail, *logged]) if out.detail else " || ".join(logged)
     after = to_data([args, kwargs])
     if not same(before, after):
         out.args_after = after
@@ -599,8 +606,7 @@ def _run_call(
         data, wire = norm.log_event(log_event_data(event), dispatched=True)
         out.events.append(data)
         out.wire.append(wire)
-    for recorded in rec.notifications[n_notes:]:
-        note = copy.deepcopy(recorded)
+    for note in rec.notifications[n_notes:]:  # listeners stored fresh copies: normalize in place
         if note[0] in ("ACTIVATE", "TRACK", "LOG_EVENT"):
             note[-1], _ = norm.log_event(note[-1], dispatched=False)
         out.notifications.append(note)
@@ -652,6 +658,33 @@ def first_diff(a: Any, b: Any, path: str = "") -> str | None:
     return None
 
 
+def locate(a: Any, b: Any) -> tuple[str, Any, Any]:
+    """The first differing path and the two values found there."""
+    path = ""
+    while True:
+        if type(a) is not type(b):
+            return path or ".", a, b
+        if isinstance(a, dict) and a.keys() == b.keys():
+            for key in a:
+                if not same(a[key], b[key]):
+                    path, a, b = f"{path}.{key}", a[key], b[key]
+                    break
+            else:
+                return path or ".", a, b
+        elif isinstance(a, list):
+            for i, (x, y) in enumerate(zip(a, b, strict=False)):
+                if not same(x, y):
+                    if len(a) != len(b):  # show where the lists part ways, not the whole lists
+                        return f"{path}[{i}:] (lengths {len(a)} vs {len(b)})", a[i : i + 2], b[i : i + 2]
+                    path, a, b = f"{path}[{i}]", x, y
+                    break
+            else:
+                n = min(len(a), len(b))
+                return f"{path}[{n}:] (lengths {len(a)} vs {len(b)})", a[n:], b[n:]
+        else:
+            return path or ".", a, b
+
+
 @dataclass
 class Mismatch:
     """One field of one call that differs between the two SDKs."""
@@ -671,6 +704,11 @@ class Mismatch:
         """The class of disagreement: field, method and the differing path without indices."""
         where = re.sub(r"\[\d+\]", "[]", self.where.split(":")[0])
         where = re.sub(r"<uuid\d+>", "<uuid>", where)
+        if self.call.method in ("decide_for_keys", "decide_all"):
+            # the flag key is data, not the class of the difference
+            where = re.sub(r"^\.decisions\.[^.\[]+", ".decisions.<flag>", where)
+            if self.field == "reasons":
+                where = re.sub(r"^\.[^.\[]+", ".<flag>", where)
         return (self.field, self.call.method, where)
 
 
@@ -720,49 +758,39 @@ def compare_scripts(first: SdkFactory, second: SdkFactory, script: Script) -> tu
 # minimal reproductions and reports
 
 
-_STATEFUL = {
-    "set_forced_variation",
-    "set_attribute",
-    "set_forced_decision",
-    "remove_forced_decision",
-    "remove_all_forced_decisions",
-}
-
-
 def minimize(first: SdkFactory, second: SdkFactory, script: Script, mismatch: Mismatch) -> tuple[Script, int]:
-    """The smallest prefix we can find that still shows the same class of mismatch.
+    """The shortest prefix we can find that still shows the same class of mismatch on its last call.
 
-    Tries: the call alone (plus the create_user_context that made its handle),
-    then the state-changing calls before it plus the call, then the full prefix.
-    Returns the script and the index of the call within it.
+    Greedy delta debugging over the calls before the failing one: drop chunks of
+    halving size while the mismatch persists. Returns the script and the index of
+    the failing call within it.
     """
-    calls = script.calls[: mismatch.index + 1]
-    call = calls[-1]
+    if mismatch.index < 0:
+        return script, mismatch.index
+    target = script.calls[mismatch.index]
+    kept = list(script.calls[: mismatch.index])
 
-    def creator(handle: str) -> list[Call]:
-        return [c for c in calls[:-1] if c.bind == handle]
-
-    candidates: list[list[Call]] = []
-    base = creator(call.target) if call.target != "client" else []
-    candidates.append([*base, call])
-    handles = {call.target}
-    stateful = [
-        c
-        for c in calls[:-1]
-        if c.method in _STATEFUL
-        or c.bind
-        or (script.profiles is not None and c.method not in ("track", "get_forced_variation", "track_event"))
-    ]
-    candidates.append([*stateful, call])
-    candidates.append(list(calls))
-    del handles
-    for cand in candidates:
-        trial = script.with_calls(tuple(cand))
+    def reproduces(prefix: list[Call]) -> bool:
+        # a user-context call needs the call that created its handle
+        if target.target != "client" and not any(c.bind == target.target for c in prefix):
+            return False
+        trial = script.with_calls((*prefix, target))
         _, found = compare_scripts(first, second, trial)
-        for m in found:
-            if m.index == len(cand) - 1 and m.signature == mismatch.signature:
-                return trial, len(cand) - 1
-    return script.with_calls(tuple(calls)), len(calls) - 1
+        return any(m.index == len(prefix) and m.signature == mismatch.signature for m in found)
+
+    chunk = max(1, len(kept) // 2)
+    budget = 400  # trials; each is two short client runs
+    while chunk >= 1 and budget > 0:
+        i = 0
+        while i < len(kept) and budget > 0:
+            candidate = kept[:i] + kept[i + chunk :]
+            budget -= 1
+            if reproduces(candidate):
+                kept = candidate
+            else:
+                i += chunk
+        chunk //= 2
+    return script.with_calls((*kept, target)), len(kept)
 
 
 def datafile_snippet(script: Script, call: Call, limit: int = 2500) -> str:
@@ -839,10 +867,12 @@ def format_mismatch(
         *(f"    {c!r}" for c in small.calls),
         f"  datafile: {datafile_snippet(script, mismatch.call)}",
     ]
-    if a.outcomes and b.outcomes:
+    if a.outcomes and b.outcomes and index >= 0:
         x, y = a.outcomes[index], b.outcomes[index]
-        lines.append(f"  {a.sdk}: {_short(getattr(x, mismatch.field))} {x.detail}")
-        lines.append(f"  {b.sdk}: {_short(getattr(y, mismatch.field))} {y.detail}")
+        path, vx, vy = locate(getattr(x, mismatch.field), getattr(y, mismatch.field))
+        lines.append(f"  differs at {mismatch.field}{'' if path == '.' else path}")
+        lines.append(f"  {a.sdk}: {_short(vx)} {x.detail}")
+        lines.append(f"  {b.sdk}: {_short(vy)} {y.detail}")
     else:
         lines.append(f"  {mismatch.names[0]}: {_short(mismatch.first)}")
         lines.append(f"  {mismatch.names[1]}: {_short(mismatch.second)}")
@@ -856,8 +886,13 @@ def format_report(
     mismatches: list[Mismatch],
     max_classes: int = 25,
     shrink: bool = True,
+    shrink_seconds: float = 60.0,
 ) -> str:
-    """Mismatches grouped by class, each with a count and one minimal reproduction."""
+    """Mismatches grouped by class, each with a count and one reproduction.
+
+    Reproductions are minimized while ``shrink_seconds`` last, then shown as found.
+    """
+    deadline = time.monotonic() + shrink_seconds
     classes: dict[tuple[str, str, str], list[Mismatch]] = {}
     for m in mismatches:
         classes.setdefault(m.signature, []).append(m)
@@ -866,7 +901,8 @@ def format_report(
     for sig, members in ordered[:max_classes]:
         out.append(f"\n=== {sig[0]} / {sig[1]} / {sig[2]}: {len(members)} occurrences")
         example = min(members, key=lambda m: (m.index, m.seed))
-        out.append(format_mismatch(first, second, scripts[example.seed], example, shrink=shrink))
+        small = shrink and time.monotonic() < deadline
+        out.append(format_mismatch(first, second, scripts[example.seed], example, shrink=small))
     if len(ordered) > max_classes:
         out.append(f"\n... and {len(ordered) - max_classes} more classes")
     return "\n".join(out)

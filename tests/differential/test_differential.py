@@ -49,14 +49,27 @@ def _scripts() -> dict[int, gen.Script]:
     return scripts
 
 
+_ORACLE_RUNS: dict[int, harness.Run] = {}  # optimizely-sdk's runs, shared by the tests of one session
+
+
+def _run(factory: harness.SdkFactory, script: gen.Script, cache: bool) -> harness.Run:
+    if not cache or factory is not harness.OPTIMIZELY:
+        return harness.run_script(factory, script)
+    if script.seed not in _ORACLE_RUNS:
+        _ORACLE_RUNS[script.seed] = harness.run_script(factory, script)
+    return _ORACLE_RUNS[script.seed]
+
+
 def _run_all(
-    first: harness.SdkFactory, second: harness.SdkFactory, scripts: dict[int, gen.Script]
+    first: harness.SdkFactory, second: harness.SdkFactory, scripts: dict[int, gen.Script], cache: bool = False
 ) -> tuple[int, list[harness.Mismatch]]:
+    """Run every script on both SDKs; ``cache`` reuses the first SDK's runs of the shared scripts."""
     compared, mismatches = 0, []
     for script in scripts.values():
-        n, found = harness.compare_scripts(first, second, script)
-        compared += n
-        mismatches.extend(found)
+        a = _run(first, script, cache)
+        b = harness.run_script(second, script)
+        compared += len(script.calls)
+        mismatches.extend(harness.compare(script, a, b))
     return compared, mismatches
 
 
@@ -72,9 +85,13 @@ def _known(m: harness.Mismatch) -> str | None:
 
 
 def test_harness_finds_no_difference_between_optimizely_and_itself() -> None:
-    scripts = _scripts()
-    compared, mismatches = _run_all(harness.OPTIMIZELY, harness.OPTIMIZELY, scripts)
-    assert compared >= MIN_COMPARED_CALLS, compared
+    # half of the shared scripts (their oracle runs are cached for the flagstream test) and
+    # every invalid-datafile script: zero differences means the normalization hides nothing real
+    all_scripts = _scripts()
+    valid = [seed for seed in all_scripts if seed < 1_000_000][: max(1, N_SCRIPTS // 2)]
+    scripts = {seed: s for seed, s in all_scripts.items() if seed in valid or seed >= 1_000_000}
+    compared, mismatches = _run_all(harness.OPTIMIZELY, harness.OPTIMIZELY, scripts, cache=True)
+    assert compared >= MIN_COMPARED_CALLS // 2, compared
     assert not mismatches, harness.format_report(harness.OPTIMIZELY, harness.OPTIMIZELY, scripts, mismatches)
 
 
@@ -392,12 +409,17 @@ def test_generated_inputs_cover_awkward_values() -> None:
     assert not expected - kinds, sorted(expected - kinds)
 
 
+def _reject_constant(token: str) -> Any:
+    raise ValueError(f"{token} is not JSON")
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(gen.datafile_strategy())
 def test_generated_datafiles_are_accepted_by_optimizely(datafile: dict[str, Any]) -> None:
     from optimizely.helpers import validator
 
     text = gen.datafile_json(datafile)
+    json.loads(text, parse_constant=_reject_constant)  # strict JSON: no NaN/Infinity tokens
     assert validator.is_datafile_valid(text)
     script = gen.Script(0, datafile, ())
     client = harness.OPTIMIZELY.build(script, harness.Recorder())
@@ -420,7 +442,7 @@ def _skip_without_flagstream() -> None:
 def test_flagstream_agrees_with_optimizely_on_every_call() -> None:
     _skip_without_flagstream()
     scripts = _scripts()
-    compared, mismatches = _run_all(harness.OPTIMIZELY, harness.FLAGSTREAM, scripts)
+    compared, mismatches = _run_all(harness.OPTIMIZELY, harness.FLAGSTREAM, scripts, cache=True)
     assert compared >= MIN_COMPARED_CALLS, compared
     unexplained = [m for m in mismatches if _known(m) is None]
     assert not unexplained, harness.format_report(
