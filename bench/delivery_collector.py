@@ -4,7 +4,10 @@ A collector in the benchmark's process would compete for the GIL with the
 code being measured, so it runs in a child process. Commands on stdin, one per
 line: ``wait N TIMEOUT`` answers with the ``time.monotonic()`` at which N unique
 events were stored (CLOCK_MONOTONIC is shared by all processes of the machine),
-or ``-1``; ``count`` answers the unique event count; ``quit`` stops it.
+or ``-1``; ``settle N STALL MAX`` waits until N events are stored, or no new
+event came for STALL seconds, or MAX seconds passed, and answers
+``COUNT LAST_PROGRESS_MONOTONIC``; ``count`` answers the unique event count;
+``quit`` stops it.
 """
 
 from __future__ import annotations
@@ -28,6 +31,19 @@ def _serve() -> None:
             if words[0] == "wait":
                 ok = collector.wait_for_events(int(words[1]), float(words[2]))
                 print(time.monotonic() if ok else -1, flush=True)
+            elif words[0] == "settle":
+                target, stall, limit = int(words[1]), float(words[2]), float(words[3])
+                end = time.monotonic() + limit
+                count, last = collector.event_count(), time.monotonic()
+                while count < target and time.monotonic() < end:
+                    collector.wait_for_events(count + 1, min(stall, max(0.0, end - time.monotonic())))
+                    now_count = collector.event_count()
+                    if now_count == count:
+                        if time.monotonic() - last >= stall:
+                            break
+                        continue
+                    count, last = now_count, time.monotonic()
+                print(count, last, flush=True)
             elif words[0] == "count":
                 print(collector.event_count(), flush=True)
 
@@ -54,6 +70,11 @@ class CollectorProcess:
         """``time.monotonic()`` when the collector had ``n`` events, or None on timeout."""
         value = float(self._ask(f"wait {n} {timeout}"))
         return None if value < 0 else value
+
+    def settle(self, n: int, stall: float, limit: float) -> tuple[int, float]:
+        """``(count, monotonic time of the last new event)`` once n arrived or delivery stalled."""
+        count, last = self._ask(f"settle {n} {stall} {limit}").split()
+        return int(count), float(last)
 
     def count(self) -> int:
         return int(self._ask("count"))

@@ -270,3 +270,16 @@ def test_stop_is_close_with_the_default_timeout(closing):
     processor.stop()
     assert len(dispatcher.uuids) == 1
     assert not processor.is_running
+
+
+def test_a_single_event_too_large_for_any_request_is_rejected_with_a_reason(closing):
+    outcomes: list[DeliveryOutcome] = []
+    dispatcher = RecordingDispatcher()
+    processor = closing(dispatcher, on_outcome=outcomes.append)
+    processor.process(conversion(tags={"blob": "x" * 3_600_000}))
+    processor.process(conversion())
+    assert processor.flush(timeout=5).completed
+    stats = processor.stats()
+    assert stats.dropped == {"too_large": 1}
+    assert stats.delivered == 1
+    assert DeliveryOutcome(False, 1, "too_large") in outcomes
