@@ -254,6 +254,23 @@ MALFORMED: list[tuple[str, Mutation, str]] = [
         "typedAudiences[0].conditions[1]: empty condition array",
     ),
     (
+        "condition attribute name is an array",
+        lambda d: d["typedAudiences"][0].update(conditions=["and", {"name": ["age"], "match": "exists"}]),
+        "typedAudiences[0].conditions[1].name: expected string, got array",
+    ),
+    (
+        "condition match type is an object",
+        lambda d: d["typedAudiences"][0].update(conditions={"name": "age", "match": {}}),
+        "typedAudiences[0].conditions.match: expected string, got object",
+    ),
+    (
+        "segment condition value is an array",
+        lambda d: d["typedAudiences"][0].update(
+            conditions=["or", {"name": "s", "match": "qualified", "value": []}]
+        ),
+        "typedAudiences[0].conditions[1].value: expected string, got array",
+    ),
+    (
         "audienceConditions is a string",
         lambda d: d["experiments"][0].update(audienceConditions="21"),
         "experiments[0].audienceConditions: expected array or null, got string",

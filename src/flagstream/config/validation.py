@@ -193,6 +193,19 @@ class _Walker:
                 self.tree(child, f"{path}[{i}]", leaf, depth + 1)
         elif not _KINDS[leaf](node):
             self.add(path, f"expected {leaf} or array, got {_type_name(node)}")
+        elif leaf == "object":
+            self.condition(node, path)  # type: ignore[arg-type]
+
+    def condition(self, leaf: Mapping[str, Any], path: str) -> None:
+        """A leaf condition. optimizely-sdk tolerates odd names and match types (it evaluates
+        them as unknown) but crashes on ones it cannot hash (it looks them up in dicts)."""
+        unhashable = ["name", "match"]
+        if leaf.get("match") == "qualified":
+            unhashable.append("value")  # segment names are collected into a set while loading
+        for name in unhashable:
+            value = leaf.get(name)
+            if _is_array(value) or _is_object(value):
+                self.add(f"{path}.{name}", f"expected string, got {_type_name(value)}")
 
     # -- entities ----------------------------------------------------------
 
