@@ -70,7 +70,16 @@ Plan = Generator[Action, "DispatchResult | str | None", None]
 
 
 def group_by_context(events: Sequence[UserEvent]) -> list[list[UserEvent]]:
-    """Split ``events`` into runs that share one context, keeping queue order within each."""
+    """Split ``events`` into groups that share one context, keeping queue order within each."""
+    if not events:
+        return []
+    # Fast path: events of one config share the very same context object; no hashing needed.
+    first = events[0].context
+    for event in events:
+        if event.context is not first:
+            break
+    else:
+        return [list(events)]
     groups: dict[EventContext, list[UserEvent]] = {}
     for event in events:
         context = event.context
