@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import threading
 
+import pytest
 from tests.collector.helpers import body_of, conversion, get_json, impression, post, post_gzip
 
 from flagstream import _json
@@ -95,3 +96,29 @@ def test_file_database_keeps_events_across_restarts(tmp_path) -> None:
         assert post(collector, body)[0] == 204
         assert collector.event_count() == 2
         assert len(get_json(collector, "/api/events")["events"]) == 2
+
+
+def test_body_mixing_repeated_and_new_events_stores_only_the_new(collector: Collector) -> None:
+    seen = impression("hana", "101")
+    post(collector, body_of([seen]))
+    new = [impression("ivan", "102"), conversion("hana")]
+    assert post(collector, body_of([seen, *new, new[0]]))[0] == 204
+    assert collector.event_count() == 3
+    assert collector.duplicate_count() == 2
+    stored = get_json(collector, "/api/events")["events"]
+    assert sorted(e["visitor_id"] for e in stored) == ["hana", "hana", "ivan"]
+    (experiment,) = get_json(collector, "/api/results")["experiments"]
+    assert [v["visitors"] for v in experiment["variations"]] == [1, 1]
+
+
+def test_database_of_another_schema_is_refused(tmp_path) -> None:
+    import sqlite3
+
+    from flagstream.errors import ConfigurationError
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE events (id INTEGER)")
+    conn.close()
+    with pytest.raises(ConfigurationError):
+        Collector(db=str(path))

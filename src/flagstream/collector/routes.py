@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from flagstream import _json
 from flagstream.collector.page import render_page
-from flagstream.collector.results import compute_results, to_json
+from flagstream.collector.results import to_json
 from flagstream.collector.state import CollectorState
 from flagstream.collector.storage import EventQuery
 
@@ -66,7 +66,7 @@ def api_events(state: CollectorState, query: Query) -> tuple[int, bytes, str]:
 
 def api_results(state: CollectorState, query: Query) -> tuple[int, bytes, str]:
     """``GET /api/results?experiment=``: results per experiment or flag rule and variation."""
-    results = compute_results(state.store, _one(query, "experiment"))
+    results = state.results(_one(query, "experiment"))
     body = {
         "events": state.store.event_count,
         "visitors": state.store.visitor_count(),
@@ -135,7 +135,7 @@ def metrics(state: CollectorState, query: Query) -> tuple[int, bytes, str]:
 def page(state: CollectorState, query: Query) -> tuple[int, bytes, str]:
     """``GET /``: the results page."""
     html = render_page(
-        compute_results(state.store),
+        state.results(),
         state.snapshot(),
         state.store.counts_by_key(),
         state.store.visitor_count(),

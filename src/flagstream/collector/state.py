@@ -11,6 +11,7 @@ import time
 from collections import Counter, deque
 
 from flagstream.collector.faults import FaultConfig, FaultInjector
+from flagstream.collector.results import ExperimentResult, compute_results
 from flagstream.collector.schema import EventKey
 from flagstream.collector.storage import Store
 
@@ -41,6 +42,9 @@ class CollectorState:
         self.events_received = 0
         self.bytes_received = 0
         self.payload_errors = 0
+        # (data version, results) per experiment filter: the page and /api/results reuse a
+        # computation until new events are indexed.
+        self.results_cache: dict[str | None, tuple[int, list[ExperimentResult]]] = {}
 
     def record(self, status: int, n_events: int, body_bytes: int = 0) -> None:
         """Count one finished ``POST /v1/events`` request."""
@@ -92,6 +96,18 @@ class CollectorState:
                 "duplicates": self.store.duplicate_count,
                 "uptime_seconds": time.time() - self.started_at,
             }
+
+    def results(self, experiment: str | None = None) -> list[ExperimentResult]:
+        """Results of all experiments (or one), recomputed only when new events were indexed."""
+        version = self.store.index()
+        cached = self.results_cache.get(experiment)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        results = compute_results(self.store, experiment)
+        if len(self.results_cache) >= 32:
+            self.results_cache.clear()
+        self.results_cache[experiment] = (version, results)
+        return results
 
     def request_log(self) -> list[RequestRecord]:
         """A copy of the request log, oldest first."""

@@ -3,10 +3,11 @@
 Ingest is the hot path and must stay far above 100 000 events/s: a request
 that brings new events costs one ``INSERT`` of its body (not one per event),
 and de-duplication on ``(uuid, entity_id, timestamp)``, as the Event API does,
-is a set lookup. The bodies are turned into ``events`` and ``decisions`` rows
-(unique on the same key, so a body that repeats earlier events adds nothing
-twice) the first time anything reads them, which is where the per-row cost
-belongs. A 204 therefore means the body is committed, indexed or not.
+is a set lookup. A body that repeats some earlier events is stored with a bit
+mask of its new ones. The bodies are turned into ``events`` and ``decisions``
+rows (the new events only, so no unique index is needed) the first time
+anything reads them, which is where the per-row cost belongs. A 204 therefore
+means the body is committed, indexed or not.
 
 One connection serves every thread behind one lock: SQLite has one writer
 anyway, and ``sqlite3`` releases the GIL while a statement runs.
@@ -23,11 +24,12 @@ import msgspec
 
 from flagstream import _json
 from flagstream.collector.schema import Batch, EventKey
+from flagstream.errors import ConfigurationError
 
 __all__ = ["EventQuery", "Store"]
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS bodies (id INTEGER PRIMARY KEY, body BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS bodies (id INTEGER PRIMARY KEY, body BLOB NOT NULL, fresh BLOB);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta VALUES ('indexed_body', 0);
 CREATE TABLE IF NOT EXISTS events (
@@ -43,8 +45,7 @@ CREATE TABLE IF NOT EXISTS events (
     attributes TEXT NOT NULL,
     account_id TEXT NOT NULL,
     project_id TEXT NOT NULL,
-    body_id INTEGER NOT NULL,
-    UNIQUE (uuid, entity_id, timestamp)
+    body_id INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_visitor ON events (visitor_id);
 CREATE TABLE IF NOT EXISTS decisions (
@@ -60,10 +61,11 @@ CREATE TABLE IF NOT EXISTS decisions (
     rule_type TEXT NOT NULL,
     variation_key TEXT NOT NULL,
     enabled INTEGER,
-    timestamp INTEGER NOT NULL,
-    UNIQUE (visitor_id, event_uuid, idx)
+    timestamp INTEGER NOT NULL
 );
+PRAGMA user_version = 2;
 """
+SCHEMA_VERSION = 2
 
 _INSERT_EVENT = (
     "INSERT OR IGNORE INTO events (uuid, entity_id, key, timestamp, visitor_id, revenue, value, tags,"
@@ -91,15 +93,38 @@ class EventQuery:
     limit: int = 100
 
 
-def _rows(body_id: int, batch: Batch) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+def _fresh_mask(keys: list[EventKey], fresh: set[EventKey]) -> bytes | None:
+    """None when every event of the body is new (the usual case), else one bit per event.
+
+    Within one body only the first occurrence of a key counts as new.
+    """
+    if len(fresh) == len(keys):
+        return None
+    mask = bytearray((len(keys) + 7) // 8)
+    pending = set(fresh)
+    for i, key in enumerate(keys):
+        if key in pending:
+            pending.discard(key)
+            mask[i >> 3] |= 1 << (i & 7)
+    return bytes(mask)
+
+
+def _rows(
+    body_id: int, batch: Batch, mask: bytes | None
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     events: list[tuple[Any, ...]] = []
     decisions: list[tuple[Any, ...]] = []
     account, project = batch.account_id, batch.project_id
+    position = -1
     for visitor in batch.visitors:
         vid = visitor.visitor_id
         attributes = _ENCODER.encode(visitor.attributes or []).decode()
         for snapshot in visitor.snapshots:
+            first_position = position + 1
             for e in snapshot.events:
+                position += 1
+                if mask is not None and not mask[position >> 3] & (1 << (position & 7)):
+                    continue  # a repeat of an event stored earlier
                 tags = None if e.tags is None else _ENCODER.encode(e.tags).decode()
                 events.append(
                     (e.uuid, e.entity_id, e.key, e.timestamp, vid, e.revenue, e.value, tags, attributes,
@@ -107,8 +132,14 @@ def _rows(body_id: int, batch: Batch) -> tuple[list[tuple[Any, ...]], list[tuple
                 )  # fmt: skip
             if not snapshot.decisions:
                 continue
-            # A decision is stored once per snapshot, keyed by the snapshot's first event, so a
-            # retried body does not count it twice; it takes that event's time as its own.
+            if (
+                mask is not None
+                and snapshot.events
+                and not mask[first_position >> 3] & (1 << (first_position & 7))
+            ):
+                continue  # the decisions came with a repeated event: stored already
+            # A decision belongs to its snapshot's first event: stored when that event is new,
+            # and it takes that event's time as its own.
             first = snapshot.events[0] if snapshot.events else None
             anchor, ts = (first.uuid, first.timestamp) if first else ("", 0)
             for idx, d in enumerate(snapshot.decisions):
@@ -131,6 +162,11 @@ class Store:
         if path != ":memory:":
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
+        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        has_tables = self._conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]
+        if has_tables and version != SCHEMA_VERSION:
+            self._conn.close()
+            raise ConfigurationError(f"{path} holds another collector schema ({version}); use a new file")
         self._conn.executescript(_SCHEMA)
         self._indexed: int = self._conn.execute(
             "SELECT value FROM meta WHERE name='indexed_body'"
@@ -158,7 +194,8 @@ class Store:
             fresh = {k for k in keys if k not in known}
             received = len(keys)
             if fresh:
-                self._conn.execute("INSERT INTO bodies (body) VALUES (?)", (body,))
+                mask = _fresh_mask(keys, fresh)
+                self._conn.execute("INSERT INTO bodies (body, fresh) VALUES (?, ?)", (body, mask))
                 self._keys |= fresh
             self._duplicates += received - len(fresh)
             return len(fresh)
@@ -168,14 +205,15 @@ class Store:
         conn = self._conn
         while True:
             chunk = conn.execute(
-                "SELECT id, body FROM bodies WHERE id > ? ORDER BY id LIMIT ?", (self._indexed, _INDEX_CHUNK)
+                "SELECT id, body, fresh FROM bodies WHERE id > ? ORDER BY id LIMIT ?",
+                (self._indexed, _INDEX_CHUNK),
             ).fetchall()
             if not chunk:
                 return
             conn.execute("BEGIN")
             try:
-                for body_id, body in chunk:
-                    events, decisions = _rows(body_id, _DECODER.decode(body))
+                for body_id, body, mask in chunk:
+                    events, decisions = _rows(body_id, _DECODER.decode(body), mask)
                     conn.executemany(_INSERT_EVENT, events)
                     conn.executemany(_INSERT_DECISION, decisions)
                 last = chunk[-1][0]
@@ -186,10 +224,15 @@ class Store:
             conn.execute("COMMIT")
             self._indexed = last
 
-    def index(self) -> None:
-        """Index every stored body now (reads do this themselves)."""
+    def index(self) -> int:
+        """Index every stored body now (reads do this themselves); returns the data version.
+
+        The version changes exactly when indexed data changes, so results computed
+        at one version can be reused until it moves.
+        """
         with self._lock:
             self._index_pending()
+            return self._indexed
 
     def query(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
         """Run a read-only query on indexed rows, under the store's lock."""

@@ -20,7 +20,7 @@ from types import TracebackType
 from typing import Any
 
 from flagstream.collector import Collector, FaultConfig
-from flagstream.collector.results import ExperimentResult, compute_results
+from flagstream.collector.results import ExperimentResult
 from flagstream.demo.shop import conversions_of, make_shopper
 
 __all__ = ["DATAFILE_NAME", "Demo", "DemoOptions", "DemoSummary", "demo_datafile", "fault_phases"]
@@ -178,4 +178,4 @@ class Demo:
 
     def results(self) -> list[ExperimentResult]:
         """The results table computed from what the collector stored."""
-        return compute_results(self.collector.state.store)
+        return self.collector.state.results()
