@@ -42,38 +42,44 @@ class DecisionAdapter:
     def decide_flags(
         self, config: ProjectConfig, user: DecisionUser, keys: Sequence[Any], options: Sequence[str]
     ) -> dict[str, FeatureDecision]:
-        """A decision for every key that names a flag; flag-level forced decisions first."""
+        """A decision for every key that names a flag; flag-level forced decisions first.
+
+        Reasons are kept per key as optimizely-sdk keeps them: a key's list is reset
+        at each of its occurrences in ``keys`` and then gains the reasons of every
+        decision made for it, so a repeated key reports its rule reasons repeatedly.
+        The flag rules are always evaluated, even for no flag, because that is
+        where the user profile is looked up (once).
+        """
         decided: dict[str, FeatureDecision] = {}
         pending: list[FeatureFlag] = []
-        forced_reasons: dict[str, list[str]] = {}
+        reasons_by_key: dict[str, list[str]] = {}
+        repeated = False
         features = config.feature_key_map
         for key in keys:
             feature = features.get(key) if isinstance(key, str) else None
             if feature is None:
                 continue
-            if user.get_forced_decision_variation_key(key, None) is None:
-                # No flag-level forced decision: validating one would find nothing and say nothing.
-                pending.append(feature)
-                continue
-            variation, reasons = self.service.find_validated_forced_decision(config, key, None, user)
-            if variation is not None:
-                decided[key] = FeatureDecision(None, variation, DecisionSource.FEATURE_TEST, list(reasons))
-            else:
-                pending.append(feature)
-                forced_reasons[key] = list(reasons)
-        if pending:
-            made = self.service.get_variations_for_feature_list(config, pending, user, options)
-            for feature, decision in zip(pending, made, strict=True):
-                before = forced_reasons.get(feature.key)
-                decided[feature.key] = (
-                    FeatureDecision(
-                        decision.experiment,
-                        decision.variation,
-                        decision.source,
-                        before + decision.reasons,
-                        decision.holdout_decision,
-                    )
-                    if before
-                    else decision
+            repeated = repeated or key in reasons_by_key
+            reasons_by_key[key] = []
+            if user.get_forced_decision_variation_key(key, None) is not None:
+                variation, reasons = self.service.find_validated_forced_decision(config, key, None, user)
+                reasons_by_key[key] = list(reasons)
+                if variation is not None:
+                    decided[key] = FeatureDecision(None, variation, DecisionSource.FEATURE_TEST, [])
+                    continue
+            pending.append(feature)
+        made = self.service.get_variations_for_feature_list(config, pending, user, options)
+        for feature, decision in zip(pending, made, strict=True):
+            reasons_by_key[feature.key] += decision.reasons
+            decided[feature.key] = decision
+        for key, decision in decided.items():
+            reasons = reasons_by_key[key]
+            if repeated or reasons != decision.reasons:
+                decided[key] = FeatureDecision(
+                    decision.experiment,
+                    decision.variation,
+                    decision.source,
+                    reasons,
+                    decision.holdout_decision,
                 )
         return decided

@@ -680,17 +680,19 @@ class Optimizely(_ClientBase):
         include_reasons = _INCLUDE_REASONS in options
         enabled_only = _ENABLED_FLAGS_ONLY in options
         flag_decisions = self._decisions.decide_flags(config, user, keys, options)
+        # Keys that name no flag come first, as in optimizely-sdk's result.
         for key in keys:
-            flag_decision = flag_decisions.get(key) if isinstance(key, str) else None
-            if flag_decision is None:
+            if not (isinstance(key, str) and key in flag_decisions):
                 try:
                     decisions[key] = OptimizelyDecision(flag_key=key, user_context=user)
                 except TypeError:  # an unhashable key cannot name a decision; skip it
                     self._invalid_input("keys")
-                continue
-            decision = self._finish_decision(config, user, key, flag_decision, options, include_reasons)
-            if not enabled_only or decision.enabled:
-                decisions[key] = decision
+        for key in keys:
+            flag_decision = flag_decisions.get(key) if isinstance(key, str) else None
+            if flag_decision is not None:
+                decision = self._finish_decision(config, user, key, flag_decision, options, include_reasons)
+                if not enabled_only or decision.enabled:
+                    decisions[key] = decision
         return decisions
 
     def _finish_decision(

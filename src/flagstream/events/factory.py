@@ -14,6 +14,7 @@ revenue is an integer tag, value a finite number (or numeric string) tag.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from numbers import Integral
@@ -188,6 +189,34 @@ def numeric_value(tags: object) -> float | None:
     return number if math.isfinite(number) else None
 
 
+# optimizely-sdk builds its payload through a JSON round trip that drops these
+# keys wherever their value is null, at any depth, including inside event tags.
+_DROPPED_WHEN_NULL: Final = frozenset({"revenue", "value", "tags", "decisions"})
+
+
+def _json_key(key: object) -> object:
+    """A dict key as JSON writes it (``7`` -> ``"7"``, ``True`` -> ``"true"``)."""
+    if isinstance(key, str):
+        return key
+    if key is None or isinstance(key, (bool, int, float)):
+        return json.dumps(key)
+    return key  # not JSON-serializable; the worker's serializer writes str(key)
+
+
+def _copy_tags(tags: object) -> object:
+    """A deep copy of the user's tags as the Event API payload carries them: the JSON
+    round trip's key and array conversions, and optimizely-sdk's null-dropping."""
+    if isinstance(tags, dict):
+        return {
+            _json_key(k): _copy_tags(v)
+            for k, v in tags.items()
+            if v is not None or k not in _DROPPED_WHEN_NULL
+        }
+    if isinstance(tags, (list, tuple)):
+        return [_copy_tags(v) for v in tags]
+    return tags
+
+
 def conversion_event(
     config: ProjectConfig,
     context: EventContext,
@@ -208,7 +237,7 @@ def conversion_event(
             now_millis(),
             event_id,
             event_key,
-            dict(tags) if isinstance(tags, dict) else tags,
+            _copy_tags(tags),
             revenue_value(tags) if tags else None,
             numeric_value(tags) if tags else None,
         ),
