@@ -86,3 +86,42 @@ def test_events_of_a_forked_child_are_delivered_once_and_the_parents_never_twice
         assert collector.wait_for_events(1_500, timeout=10)
         bodies = collector.raw_bodies()
     assert visitors_in(bodies) == {"parent": 1_000, "child": 500}  # nothing was ever sent twice
+
+
+DATAFILE_PATH = str(Path(ROOT) / "tests" / "fixtures" / "basic_datafile.json")
+
+
+def test_the_client_delivers_10000_tracks_when_the_script_ends_without_close():
+    with Collector() as collector:
+        done = run_python(
+            f"""
+            from flagstream.client import Optimizely
+            client = Optimizely(open({DATAFILE_PATH!r}).read(), event_endpoint={collector.events_url!r})
+            for i in range(10_000):
+                client.track("purchase", f"user-{{i}}")
+            """
+        )
+        assert done.returncode == 0, done.stderr
+        assert collector.wait_for_events(10_000, timeout=15)
+        assert collector.event_count() == 10_000
+
+
+def test_the_client_delivers_a_50000_call_burst_with_default_settings():
+    with Collector() as collector:
+        done = run_python(
+            f"""
+            from flagstream.client import Optimizely
+            client = Optimizely(open({DATAFILE_PATH!r}).read(), event_endpoint={collector.events_url!r})
+            for i in range(50_000):
+                client.track("purchase", f"user-{{i}}", {{"age": 30}})
+            report = client.close(timeout=30)
+            stats = client.event_processor.stats()
+            print(report.delivered, stats.delivered, stats.dropped_total)
+            """,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        _delivered_at_close, delivered, dropped = map(int, done.stdout.split())
+        assert (delivered, dropped) == (50_000, 0)
+        assert collector.wait_for_events(50_000, timeout=10)
+        assert collector.duplicate_count() == 0
