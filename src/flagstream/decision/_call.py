@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from flagstream._logging import LoggerLike
 from flagstream.decision import messages as msg
-from flagstream.decision._trace import Trace
+from flagstream.decision._trace import Trace, level_flags
 
 __all__ = ["BUCKETING_ID_ATTRIBUTE", "Call"]
 
@@ -21,13 +21,19 @@ class Call(Trace):
     handed in something that is not a mapping). The bucketing id is
     ``$opt_bucketing_id`` when it is a string, else the user id; a non-string
     one adds a warning reason each time bucketing would read it, as the
-    reference does.
+    reference does. ``forced_decisions`` is False only when the user says it
+    has no forced decisions (an optional ``has_forced_decisions()`` method).
     """
 
-    __slots__ = ("attrs", "bucketing_id", "bucketing_id_invalid", "user", "user_id")
+    __slots__ = ("attrs", "bucketing_id", "bucketing_id_invalid", "forced_decisions", "user", "user_id")
 
     def __init__(self, logger: LoggerLike, reasons: list[str] | None, user: object) -> None:
-        super().__init__(logger, reasons)
+        # Trace.__init__ inlined: this runs once per decision call.
+        self.logger = logger
+        self.reasons = reasons
+        self.debug, self.info, self.warn, self.error = level_flags(logger)
+        self.note_debug = reasons is not None or self.debug
+        self.note_info = reasons is not None or self.info
         self.user = user
         try:
             self.user_id: str = user.user_id  # type: ignore[attr-defined]
@@ -46,6 +52,13 @@ class Call(Trace):
             raw = None
         self.bucketing_id_invalid = raw is not None and not isinstance(raw, str)
         self.bucketing_id: str = raw if isinstance(raw, str) else self.user_id
+        # Rule-level forced decisions are looked up for every rule; a user that can say
+        # it has none (``has_forced_decisions() -> False``) spares those lookups.
+        has_forced = getattr(user, "has_forced_decisions", None)
+        try:
+            self.forced_decisions = True if has_forced is None else bool(has_forced())
+        except Exception:
+            self.forced_decisions = True
 
     def note_bucketing_id(self) -> None:
         """Add the reason for a non-string ``$opt_bucketing_id`` (each time the id is read)."""

@@ -26,12 +26,12 @@ def level_flags(logger: LoggerLike) -> tuple[bool, bool, bool, bool]:
     if is_enabled is None:
         return True, True, True, True
     try:
-        if is_enabled(logging.DEBUG):
-            return True, True, True, True
+        # Two calls in the usual cases (WARNING and INFO levels).
         if is_enabled(logging.INFO):
-            return False, True, True, True
-        warn = bool(is_enabled(logging.WARNING))
-        return False, False, warn, warn or bool(is_enabled(logging.ERROR))
+            return bool(is_enabled(logging.DEBUG)), True, True, True
+        if is_enabled(logging.WARNING):
+            return False, False, True, True
+        return False, False, False, bool(is_enabled(logging.ERROR))
     except Exception:  # a broken user logger must not break a decision
         return False, False, False, False
 

@@ -178,11 +178,18 @@ def compile_audience_tree(audience_conditions: object, lookup: AudienceLookup) -
 
 
 class AudienceTree:
-    """An experiment's, rule's or holdout's audiences, compiled, with the JSON its reason shows."""
+    """An experiment's, rule's or holdout's audiences, compiled, with the JSON its reason shows.
 
-    __slots__ = ("_json", "_source", "everyone", "node")
+    Two compilations share the tree: the plain one evaluates audiences
+    directly; the debug one (built on first use, when the debug level is on)
+    wraps each audience with optimizely's two debug lines.
+    """
 
-    def __init__(self, audience_conditions: object, lookup: AudienceLookup) -> None:
+    __slots__ = ("_debug_lookup", "_debug_node", "_json", "_source", "everyone", "node")
+
+    def __init__(
+        self, audience_conditions: object, lookup: AudienceLookup, debug_lookup: AudienceLookup | None = None
+    ) -> None:
         self._source = audience_conditions
         self._json: str | None = None
         self.everyone = audience_conditions is None or (
@@ -191,6 +198,19 @@ class AudienceTree:
         self.node: Node = (
             _always(True) if self.everyone else compile_audience_tree(audience_conditions, lookup)
         )
+        self._debug_lookup = debug_lookup
+        self._debug_node: Node | None = None
+
+    def debug_node(self) -> Node:
+        """The compilation that logs each audience's evaluation."""
+        node = self._debug_node
+        if node is None:
+            if self.everyone or self._debug_lookup is None:
+                node = self.node
+            else:
+                node = compile_audience_tree(self._source, self._debug_lookup)
+            self._debug_node = node
+        return node
 
     @property
     def json(self) -> str:
@@ -219,15 +239,16 @@ def user_meets_audiences(
     ``rule`` selects the rollout-rule wording (``rule 1``) over the experiment
     wording (``experiment "key"``), which holdouts use too.
     """
+    if not (t.note_debug or t.note_info):
+        return tree.everyone or tree.node(attrs, t) is True
     if t.note_debug:
         template = msg.RULE_AUDIENCES_EVALUATING if rule else msg.EXPERIMENT_AUDIENCES_EVALUATING
         t.reason_debug(template.format(logging_key, tree.json))
     if tree.everyone:
-        if t.note_info:
-            template = msg.RULE_AUDIENCES_RESULT if rule else msg.EXPERIMENT_AUDIENCES_RESULT
-            t.reason_info(template.format(logging_key, "TRUE"))
-        return True
-    result = tree.node(attrs, t) is True
+        result = True
+    else:
+        node = tree.debug_node() if t.debug else tree.node
+        result = node(attrs, t) is True
     if t.note_info:
         template = msg.RULE_AUDIENCES_RESULT if rule else msg.EXPERIMENT_AUDIENCES_RESULT
         t.reason_info(template.format(logging_key, "TRUE" if result else "FALSE"))
@@ -239,8 +260,6 @@ def audience_node(audience_id: object, conditions: object, compiled: Node) -> No
     text: list[str] = []
 
     def audience(attrs: Mapping[str, object], t: Trace) -> bool | None:
-        if not t.debug:
-            return compiled(attrs, t)
         if not text:
             text.append(conditions_json(conditions))
         t.logger.debug(msg.EVALUATING_AUDIENCE.format(audience_id, text[0]))

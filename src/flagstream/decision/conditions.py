@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 from collections.abc import Callable, Mapping
 from numbers import Integral
 from typing import Final
@@ -271,7 +272,66 @@ def compile_leaf(cond: tuple[object, object, object, object]) -> LeafEvaluator:
             return None
         return body(user_value, t)
 
-    return leaf
+    return _fast_leaf(str(match), value, key, leaf) or leaf
+
+
+def _fast_leaf(match: str, cv: object, key: str, slow: LeafEvaluator) -> LeafEvaluator | None:
+    """A one-call evaluator for the common case (a well-typed attribute), deferring to ``slow`` otherwise.
+
+    The fast paths only answer when the generic path would reach the plain
+    comparison without logging anything; every other case goes to ``slow``.
+    """
+    if match == "exact":
+        if type(cv) is str:
+            text_value: str = cv
+
+            def exact_str(attrs: Mapping[str, object], t: Trace) -> bool | None:
+                v = attrs.get(key)
+                if type(v) is str:
+                    return v == text_value
+                return slow(attrs, t)
+
+            return exact_str
+        if type(cv) is bool:
+            flag_value: bool = cv
+
+            def exact_bool(attrs: Mapping[str, object], t: Trace) -> bool | None:
+                v = attrs.get(key)
+                if v is True or v is False:
+                    return v is flag_value
+                return slow(attrs, t)
+
+            return exact_bool
+    if match in ("exact", "gt", "ge", "lt", "le") and type(cv) in (int, float) and is_finite_number(cv):
+        number: float = cv  # type: ignore[assignment]
+        compare = {
+            "exact": operator.eq,
+            "gt": operator.gt,
+            "ge": operator.ge,
+            "lt": operator.lt,
+            "le": operator.le,
+        }[match]
+
+        def numeric(attrs: Mapping[str, object], t: Trace) -> bool | None:
+            v = attrs.get(key)
+            tp = type(v)
+            # NaN and infinities fail the range test and take the slow path (which logs).
+            if (tp is int or tp is float) and -_MAX_ABS <= v <= _MAX_ABS:  # type: ignore[operator]
+                return compare(v, number)  # type: ignore[arg-type,no-any-return]
+            return slow(attrs, t)
+
+        return numeric
+    if match == "substring" and type(cv) is str:
+        needle: str = cv
+
+        def substring(attrs: Mapping[str, object], t: Trace) -> bool | None:
+            v = attrs.get(key)
+            if type(v) is str:
+                return needle in v
+            return slow(attrs, t)
+
+        return substring
+    return None
 
 
 def _unknown_value(text: _LeafJson) -> LeafEvaluator:

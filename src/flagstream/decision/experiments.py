@@ -62,7 +62,9 @@ def _in_group_experiment(ep: EntityPlan, c: Call, bucketing_id: str) -> bool:
     if group_allocation is None:
         c.log_error(msg.GROUP_NOT_IN_DATAFILE.format(ep.group_id))
         return False
-    group_bucket = (_hash(_encode(f"{bucketing_id}{ep.group_id}"), HASH_SEED, False) * MAX_TRAFFIC_VALUE) >> 32
+    group_bucket = (
+        _hash(_encode(f"{bucketing_id}{ep.group_id}"), HASH_SEED, False) * MAX_TRAFFIC_VALUE
+    ) >> 32
     if c.debug:
         c.logger.debug(msg.ASSIGNED_BUCKET.format(group_bucket, bucketing_id))
     experiment_id = group_allocation.lookup(group_bucket)

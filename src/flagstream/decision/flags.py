@@ -30,8 +30,7 @@ from flagstream.decision.forced import ForcedVariationStore, validated_forced_de
 from flagstream.decision.results import DecisionSource, FeatureDecision
 
 if TYPE_CHECKING:
-    from flagstream.config.entities import FeatureFlag
-    from flagstream.decision._plan import Plan
+    from flagstream.decision._plan import FlagPlan, Plan
     from flagstream.decision.user_profile import UserProfileTracker
 
 __all__ = ["decide_flag", "decide_rollout"]
@@ -43,22 +42,21 @@ _HOLDOUT = DecisionSource.HOLDOUT
 
 
 def _reasons(c: Call) -> list[str]:
-    # Without INCLUDE_REASONS every decision shares one empty list; nothing appends to it.
     return c.reasons if c.reasons is not None else []
 
 
 def decide_flag(
     plan: Plan,
-    flag: FeatureFlag,
+    fp: FlagPlan,
     c: Call,
     forced: ForcedVariationStore,
     tracker: UserProfileTracker | None,
 ) -> FeatureDecision:
-    """The user's decision for ``flag``. ``c.reasons`` must be this flag's own list (or None)."""
-    config = plan.config
+    """The user's decision for the flag of ``fp``. ``c.reasons`` must be this flag's own list (or None)."""
+    flag = fp.flag
     held: FeatureDecision | None = None
     held_key = ""
-    for holdout in config.global_holdouts:
+    for holdout in plan.config.global_holdouts:
         variation = holdout_variation(plan, holdout, c)
         if variation is None:
             continue
@@ -72,18 +70,17 @@ def decide_flag(
         held_key = holdout.key
         break
 
-    experiment_id_map = config.experiment_id_map
-    for experiment_id in flag.experiment_ids:
-        experiment = experiment_id_map.get(experiment_id)
+    for experiment_id, experiment, local_holdouts in fp.experiments:
         if experiment is None:
             c.log_error(msg.EXPERIMENT_ID_NOT_IN_DATAFILE.format(experiment_id))
             continue
         if held is not None and experiment.type != TARGETED_DELIVERY:
             continue
-        variation = validated_forced_decision(plan, flag.key, experiment.key, c.user, c.user_id, c)
-        if variation is not None:
-            return FeatureDecision(experiment, variation, _FEATURE_TEST, _reasons(c), held)
-        for holdout in config.rule_holdouts_map.get(experiment.id, ()):
+        if c.forced_decisions:
+            variation = validated_forced_decision(plan, flag.key, experiment.key, c.user, c.user_id, c)
+            if variation is not None:
+                return FeatureDecision(experiment, variation, _FEATURE_TEST, _reasons(c), held)
+        for holdout in local_holdouts:
             variation = holdout_variation(plan, holdout, c)
             if variation is not None:
                 if c.note_info:
@@ -99,7 +96,7 @@ def decide_flag(
 
     if held is not None and c.note_info:
         c.reason_info(msg.HOLDOUT_CONTINUES_TO_ROLLOUT.format(held_key))
-    decision = decide_rollout(plan, flag, c)
+    decision = decide_rollout(plan, fp, c)
     if c.debug:
         template = (
             msg.BUCKETED_INTO_ROLLOUT if decision.variation is not None else msg.NOT_BUCKETED_INTO_ROLLOUT
@@ -112,31 +109,30 @@ def decide_flag(
     return decision
 
 
-def decide_rollout(plan: Plan, flag: FeatureFlag, c: Call) -> FeatureDecision:
-    """The user's rollout decision for ``flag`` (source ``rollout``, or ``holdout`` for a local holdout)."""
-    if not flag.rollout_id:
-        return FeatureDecision(None, None, _ROLLOUT, _reasons(c))
-    config = plan.config
-    rollout = config.rollout_id_map.get(flag.rollout_id)
-    if rollout is None:
-        c.log_error(msg.ROLLOUT_NOT_IN_DATAFILE.format(flag.rollout_id))
-        if c.note_debug:
-            c.reason_debug(msg.NO_ROLLOUT.format(flag.key))
-        return FeatureDecision(None, None, _ROLLOUT, _reasons(c))
-    rules = plan.rollout_rules(rollout)
+def decide_rollout(plan: Plan, fp: FlagPlan, c: Call) -> FeatureDecision:
+    """The user's rollout decision (source ``rollout``, or ``holdout`` for a local holdout)."""
+    flag = fp.flag
+    rules = fp.rules
     if not rules:
-        if c.note_debug:
-            c.reason_debug(msg.ROLLOUT_HAS_NO_EXPERIMENTS.format(rollout.id))
+        if fp.rollout_missing:
+            c.log_error(msg.ROLLOUT_NOT_IN_DATAFILE.format(flag.rollout_id))
+            if c.note_debug:
+                c.reason_debug(msg.NO_ROLLOUT.format(flag.key))
+        elif fp.rollout is not None and c.note_debug:
+            c.reason_debug(msg.ROLLOUT_HAS_NO_EXPERIMENTS.format(fp.rollout.id))
         return FeatureDecision(None, None, _ROLLOUT, _reasons(c))
 
     last = len(rules) - 1
     index = 0
+    attrs = c.attrs
     while index <= last:
-        rule = rules[index]
-        variation = validated_forced_decision(plan, flag.key, rule.key, c.user, c.user_id, c)
-        if variation is not None:
-            return FeatureDecision(rule, variation, _ROLLOUT, _reasons(c))
-        for holdout in config.rule_holdouts_map.get(rule.id, ()):
+        rp = rules[index]
+        rule = rp.rule
+        if c.forced_decisions:
+            variation = validated_forced_decision(plan, flag.key, rule.key, c.user, c.user_id, c)
+            if variation is not None:
+                return FeatureDecision(rule, variation, _ROLLOUT, _reasons(c))
+        for holdout in rp.holdouts:
             variation = holdout_variation(plan, holdout, c)
             if variation is not None:
                 if c.note_info:
@@ -144,17 +140,15 @@ def decide_rollout(plan: Plan, flag: FeatureFlag, c: Call) -> FeatureDecision:
                 return FeatureDecision(holdout, variation, _HOLDOUT, _reasons(c))
         if c.bucketing_id_invalid:
             c.note_bucketing_id()
-        everyone_else = index == last
-        logging_key = msg.EVERYONE_ELSE if everyone_else else str(index + 1)
-        registered = config.experiment_id_map.get(rule.id)
-        if registered is None:
+        ep = rp.entity
+        if ep is None:
             # The reference loops forever here; the config never produces it.
             c.log_error(msg.EXPERIMENT_ID_NOT_IN_DATAFILE.format(rule.id))
             index += 1
             continue
-        ep = plan.entity(registered)
+        logging_key = rp.logging_key
         skip_to_everyone_else = False
-        if user_meets_audiences(ep.audiences, c.attrs, c, logging_key, rule=True):
+        if user_meets_audiences(ep.audiences, attrs, c, logging_key, rule=True):
             if c.note_debug:
                 c.reason_debug(msg.MEETS_RULE_AUDIENCE.format(c.user_id, logging_key))
             variation = bucket(ep, c)
@@ -162,7 +156,7 @@ def decide_rollout(plan: Plan, flag: FeatureFlag, c: Call) -> FeatureDecision:
                 if c.note_debug:
                     c.reason_debug(msg.BUCKETED_INTO_RULE.format(c.user_id, logging_key))
                 return FeatureDecision(rule, variation, _ROLLOUT, _reasons(c))
-            if not everyone_else:
+            if index != last:
                 if c.note_debug:
                     c.reason_debug(msg.NOT_BUCKETED_INTO_RULE.format(c.user_id, logging_key))
                 skip_to_everyone_else = True

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final, Protocol
+from typing import Final, NamedTuple, Protocol
 
 from flagstream.config.entities import Experiment, Holdout, Variation
 
@@ -36,8 +36,9 @@ class DecisionUser(Protocol):
 
     The client's user context implements it. ``attributes`` must not change
     during a decision (hand in a copy). ``get_forced_decision_variation_key``
-    is called for the flag and for every rule evaluated, so it should be cheap
-    when the user has no forced decisions.
+    is called for the flag and for every rule evaluated; a user may also offer
+    ``has_forced_decisions() -> bool`` (optional, read once per call) so that
+    a user without any skips those lookups.
     """
 
     @property
@@ -60,17 +61,23 @@ class SimpleUser:
         """Always None: this user has no forced decisions."""
         return None
 
+    def has_forced_decisions(self) -> bool:
+        """Always False."""
+        return False
 
-@dataclass(frozen=True, slots=True)
-class VariationResult:
+
+# The two results below are immutable NamedTuples rather than frozen dataclasses: one is
+# built per decision on the hot path, and a NamedTuple is built in C, about 3x cheaper.
+
+
+class VariationResult(NamedTuple):
     """The variation of one experiment for a user (None when not bucketed) and the reasons."""
 
     variation: Variation | None
     reasons: list[str]
 
 
-@dataclass(frozen=True, slots=True)
-class FeatureDecision:
+class FeatureDecision(NamedTuple):
     """A flag decision: the rule (experiment, rollout rule or holdout), its variation and source.
 
     ``holdout_decision`` is set when the user fell into a global holdout with

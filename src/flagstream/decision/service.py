@@ -120,7 +120,19 @@ class DecisionService:
 
         One user profile lookup and at most one save. Never raises.
         """
-        return self.get_variations_for_feature_list(config, (feature,), user, options)[0]
+        c = self._call(user, options)
+        plan = self.plan(config)
+        tracker = None
+        if self.user_profile_service is not None and not _has(options, _IGNORE_UPS):
+            tracker = self.new_user_profile_tracker(c.user_id)
+        try:
+            decision = decide_flag(plan, plan.flag(feature), c, self._forced, tracker)
+        except Exception:
+            self._logger.exception(f'Unable to decide flag "{getattr(feature, "key", feature)}".')
+            decision = FeatureDecision(None, None, "rollout", c.reasons if c.reasons is not None else [])
+        if tracker is not None:
+            tracker.save()
+        return decision
 
     def get_variations_for_feature_list(
         self,
@@ -143,7 +155,7 @@ class DecisionService:
         for feature in features:
             c.new_reasons()
             try:
-                decisions.append(decide_flag(plan, feature, c, self._forced, tracker))
+                decisions.append(decide_flag(plan, plan.flag(feature), c, self._forced, tracker))
             except Exception:
                 self._logger.exception(f'Unable to decide flag "{getattr(feature, "key", feature)}".')
                 decisions.append(
