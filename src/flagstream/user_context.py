@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 __all__ = ["OptimizelyUserContext"]
 
 _SNAPSHOT_LOCK = threading.Lock()
+_UNMATCHABLE_KEY = "\x00flagstream: no variation key\x00"
 _new_context = object.__new__
 
 
@@ -83,7 +84,12 @@ class OptimizelyUserContext:
         if not self._forced:
             return None
         forced = self._forced.get((flag_key, rule_key))
-        return None if forced is None else forced.variation_key
+        if forced is None:
+            return None
+        variation_key = getattr(forced, "variation_key", None)
+        # A forced decision that names no string key is still a forced decision
+        # (optimizely-sdk reports it as invalid): give a key no variation has.
+        return variation_key if isinstance(variation_key, str) else _UNMATCHABLE_KEY
 
     def _snapshot(self) -> OptimizelyUserContext:
         # Made for every decide call: no __init__, and snapshots share one lock
@@ -143,10 +149,9 @@ class OptimizelyUserContext:
     def set_forced_decision(
         self, decision_context: OptimizelyDecisionContext, decision: OptimizelyForcedDecision
     ) -> bool:
-        """Force ``decision`` for ``decision_context``; always ``True`` (as optimizely-sdk)."""
-        try:
-            key = (decision_context.flag_key, decision_context.rule_key)
-        except AttributeError:
+        """Force ``decision`` for ``decision_context``; ``False`` only for a context that cannot be a key."""
+        key = _context_key(decision_context)
+        if key is None:
             return False
         with self._lock:
             self._forced[key] = decision
@@ -155,14 +160,21 @@ class OptimizelyUserContext:
     def get_forced_decision(
         self, decision_context: OptimizelyDecisionContext
     ) -> OptimizelyForcedDecision | None:
-        key = (getattr(decision_context, "flag_key", None), getattr(decision_context, "rule_key", None))
+        key = _context_key(decision_context)
+        if key is None:
+            return None
         with self._lock:
-            return self._forced.get(key)  # type: ignore[arg-type]
+            return self._forced.get(key)
 
     def remove_forced_decision(self, decision_context: OptimizelyDecisionContext) -> bool:
-        key = (getattr(decision_context, "flag_key", None), getattr(decision_context, "rule_key", None))
+        key = _context_key(decision_context)
+        if key is None:
+            return False
         with self._lock:
-            return self._forced.pop(key, None) is not None  # type: ignore[arg-type]
+            if key not in self._forced:
+                return False
+            del self._forced[key]
+            return True
 
     def remove_all_forced_decisions(self) -> bool:
         with self._lock:
@@ -171,3 +183,13 @@ class OptimizelyUserContext:
 
     def __repr__(self) -> str:
         return f"OptimizelyUserContext(user_id={self.user_id!r}, attributes={self.get_user_attributes()!r})"
+
+
+def _context_key(decision_context: object) -> tuple[str, str | None] | None:
+    """The map key of a decision context, or ``None`` when it has unhashable parts."""
+    key = (getattr(decision_context, "flag_key", None), getattr(decision_context, "rule_key", None))
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key  # type: ignore[return-value]

@@ -85,3 +85,29 @@ def test_unserializable_tag_values_are_sent_as_text():
     (event,) = json.loads(captured.bodies()[0])["visitors"][0]["snapshots"][0]["events"]
     assert event["tags"] == {"sizes": "{1, 2}", "revenue": 10}
     assert event["revenue"] == 10
+
+
+def test_forced_decision_calls_with_unhashable_context_do_not_raise():
+    ours, theirs = _both()
+    context_class = flagstream.OptimizelyUserContext.OptimizelyDecisionContext
+    forced = flagstream.OptimizelyUserContext.OptimizelyForcedDecision("on")
+    theirs_user = theirs.create_user_context("user-1")
+    with pytest.raises(TypeError):
+        theirs_user.set_forced_decision(type(theirs_user).OptimizelyDecisionContext(["banner"]), forced)
+    user = ours.create_user_context("user-1")
+    assert user.set_forced_decision(context_class(["banner"]), forced) is False
+    assert user.get_forced_decision(context_class(["banner"])) is None
+    assert user.remove_forced_decision(context_class("banner", ["rule"])) is False
+    assert user.decide("banner").flag_key == "banner"
+
+
+def test_forced_decision_without_a_variation_key_is_reported_invalid_as_optimizely_does():
+    ours, theirs = _both()
+    reasons = []
+    for client in (ours, theirs):
+        user = client.create_user_context("user-1")
+        context = type(user).OptimizelyDecisionContext("banner", None)
+        user.set_forced_decision(context, type(user).OptimizelyForcedDecision(None))
+        reasons.append(user.decide("banner", ["INCLUDE_REASONS"]).reasons)
+    assert reasons[0] == reasons[1]
+    assert reasons[0][0].startswith("Invalid variation is mapped to flag (banner)")
