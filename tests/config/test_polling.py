@@ -291,6 +291,8 @@ def test_default_urls_follow_optimizely(managers):
         {"sdk_key": "k", "update_interval": "fast"},
         {"sdk_key": "k", "blocking_timeout": "long"},
         {"sdk_key": "k", "datafile_access_token": ""},
+        {"sdk_key": "k", "request_timeout": 0},
+        {"sdk_key": "k", "update_interval": True},
     ],
 )
 def test_bad_options_raise_configuration_error(options):

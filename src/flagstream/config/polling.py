@@ -130,6 +130,8 @@ class PollingConfigManager:
         if self.blocking_timeout < 0:
             self.blocking_timeout = DEFAULT_BLOCKING_TIMEOUT
         self.request_timeout = _seconds("request_timeout", request_timeout, REQUEST_TIMEOUT)
+        if self.request_timeout <= 0:
+            raise ConfigurationError(f'Invalid request_timeout "{request_timeout}" provided.')
         self.last_modified: str | None = None
         self._ready_by = time.monotonic() + self.blocking_timeout
         self._init_runtime()
@@ -166,7 +168,6 @@ class PollingConfigManager:
 
     def _init_runtime(self) -> None:
         """Everything that must be fresh in a new process: events, lock, pool, thread."""
-        self._pid = os.getpid()
         self._stopped = threading.Event()
         self._first_round = threading.Event()
         self._lock = threading.Lock()
