@@ -160,6 +160,9 @@ class Store:
         self._closed = False
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         if path != ":memory:":
+            # 64 KiB pages (applies to a new file only): a request body is one blob of a few
+            # hundred KB, and large pages halve the CPU of writing it; indexing is no slower.
+            self._conn.execute("PRAGMA page_size=65536")
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
         version = self._conn.execute("PRAGMA user_version").fetchone()[0]
