@@ -48,7 +48,8 @@ class Knobs:
     unknown_condition_kinds: bool = True  # unknown match types / condition types
     qualified_conditions: bool = False  # ODP segments ("qualified"): ODP is out of scope
     invalid_variable_values: bool = True  # "4.5" for an integer, broken JSON, ...
-    huge_json_numbers: bool = False  # ints beyond 64 bits / 1e400 inside JSON variables and conditions
+    huge_json_numbers: bool = False  # ints beyond 64 bits, 1e400, NaN inside JSON variable values
+    infinite_numbers: bool = False  # 1e400 as a condition value in the datafile itself
     lowercase_region: bool = False  # "eu" instead of "EU"
     local_holdout_without_rules: bool = True  # dropped (with an error) by optimizely-sdk
     # users / calls
@@ -191,7 +192,7 @@ class _DatafileGen:
         self.audience_ids: list[str] = []
         self.all_rule_ids: list[str] = []
         # a number beyond any limit: inf is written as the (valid JSON) literal 1e400
-        self.too_big = math.inf if knobs.huge_json_numbers else 1e308
+        self.too_big = math.inf if knobs.infinite_numbers else 1e308
         # some files concentrate on holdouts that exclude targeted deliveries
         self.holdout_focus = self.version == "4" and self.chance(0.15)
 

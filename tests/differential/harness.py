@@ -253,10 +253,21 @@ def _flagstream_client_class() -> Any:
     return cls
 
 
-def _build_flagstream(script: Script, rec: Recorder) -> Any:
+def _flagstream_forwarder() -> Any:
     import flagstream
 
-    processor_cls = getattr(flagstream, "ForwardingEventProcessor", None)
+    cls = getattr(flagstream, "ForwardingEventProcessor", None)
+    if cls is None:
+        try:
+            from flagstream.delivery.forwarding import ForwardingEventProcessor as cls
+        except ImportError:
+            cls = None
+    return cls
+
+
+def _build_flagstream(script: Script, rec: Recorder) -> Any:
+
+    processor_cls = _flagstream_forwarder()
     if processor_cls is not None:
         kwargs: dict[str, Any] = {}
         if "logger" in inspect.signature(processor_cls).parameters:
@@ -300,9 +311,7 @@ def flagstream_available() -> str | None:
 
 def flagstream_interim() -> bool:
     """True while the harness stands in for flagstream's ForwardingEventProcessor."""
-    import flagstream
-
-    return not hasattr(flagstream, "ForwardingEventProcessor")
+    return _flagstream_forwarder() is None
 
 
 # ---------------------------------------------------------------------------
@@ -698,6 +707,7 @@ class Mismatch:
     second: Any
     names: tuple[str, str]
     detail: tuple[str, str] = ("", "")
+    raised: tuple[str | None, str | None] = (None, None)  # what each SDK raised on this call
 
     @property
     def signature(self) -> tuple[str, str, str]:
@@ -742,6 +752,7 @@ def compare(script: Script, a: Run, b: Run) -> list[Mismatch]:
                         vy,
                         names,
                         (x.detail, y.detail),
+                        (x.raised, y.raised),
                     )
                 )
     return out
@@ -850,7 +861,11 @@ def datafile_snippet(script: Script, call: Call, limit: int = 2500) -> str:
 
 
 def _short(x: Any, limit: int = 1500) -> str:
-    text = json.dumps(x, ensure_ascii=False, default=repr, sort_keys=True)
+    try:
+        text = json.dumps(x, ensure_ascii=False, default=repr, sort_keys=True)
+    except TypeError:  # keys of mixed types cannot be sorted
+        text = json.dumps(x, ensure_ascii=False, default=repr)
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")  # lone surrogates stay printable
     return text if len(text) <= limit else text[:limit] + "..."
 
 
