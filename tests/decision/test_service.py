@@ -500,3 +500,48 @@ def test_decisions_equal_optimizely_on_the_hand_written_datafile() -> None:
         attrs = {"age": i % 40, "$opt_bucketing_id": f"b{i % 7}"} if i % 3 else {"age": str(i)}
         theirs, ours = pair.flags(f"user{i}", attrs, {}, ["flag"], ["INCLUDE_REASONS"])
         assert ours == theirs
+
+
+# -- concurrency and config updates ------------------------------------------------------------
+
+
+def test_concurrent_first_decisions_on_a_new_config_agree_with_sequential_ones() -> None:
+    datafile = {**FLAG_DATAFILE, "holdouts": [_holdout("90", "hold", end=1500)]}
+    users = [SimpleUser(f"user{i}", {"age": i % 40}) for i in range(400)]
+    expected = [
+        (d.experiment.key if d.experiment else None, d.variation.key if d.variation else None)
+        for d in (_flag(DecisionService(), _config(datafile), u, ()) for u in users)
+    ]
+    config = _config(datafile)
+    service = DecisionService()
+    start = threading.Event()
+    results: dict[int, list[tuple[Any, Any]]] = {}
+
+    def work(n: int) -> None:
+        start.wait(5)
+        out = []
+        for u in users:
+            d = _flag(service, config, u, ())
+            out.append((d.experiment.key if d.experiment else None, d.variation.key if d.variation else None))
+        results[n] = out
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    start.set()
+    for t in threads:
+        t.join(30)
+    assert [results[n] for n in range(4)] == [expected] * 4
+
+
+def test_new_config_gets_a_new_plan_and_forced_variations_survive_it() -> None:
+    service = DecisionService()
+    old = _config(_datafile(experiments=[AB]))
+    assert service.set_forced_variation(old, "ab", "u1", "a")
+    renamed = copy.deepcopy(AB)
+    renamed["variations"][0]["key"] = "renamed"
+    new = _config(_datafile(experiments=[renamed]))
+    assert service.plan(new) is not service.plan(old)
+    variation, _ = service.get_forced_variation(new, "ab", "u1")
+    assert variation is not None
+    assert variation.key == "renamed"
