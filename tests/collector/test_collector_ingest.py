@@ -122,3 +122,15 @@ def test_database_of_another_schema_is_refused(tmp_path) -> None:
     conn.close()
     with pytest.raises(ConfigurationError):
         Collector(db=str(path))
+
+
+def test_collector_binds_ipv6_loopback() -> None:
+    try:
+        collector = Collector(host="::1").start()
+    except OSError:
+        pytest.skip("no IPv6 loopback on this machine")
+    try:
+        assert collector.url.startswith("http://[::1]:")
+        assert post(collector, body_of([impression("v6")]))[0] == 204
+    finally:
+        collector.stop()

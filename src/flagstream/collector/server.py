@@ -41,6 +41,8 @@ class CollectorHTTPServer(ThreadingHTTPServer):
         self.log = _LOG
         self._conn_lock = threading.Lock()
         self._connections: dict[socket.socket, threading.Thread] = {}
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6  # e.g. "::1"
         super().__init__(address, CollectorHandler)
 
     def track(self, connection: socket.socket) -> None:
