@@ -49,6 +49,7 @@ _OPERATORS: Final = frozenset(("and", "or", "not"))
 _UTF8_BOM: Final = b"\xef\xbb\xbf"
 
 _Check = Callable[[object], bool]
+_MISSING: Final = object()
 
 
 def _is_str(v: object) -> bool:
@@ -126,16 +127,18 @@ class _Walker:
         nullable: bool = False,
     ) -> Any:
         """``parent[name]`` when present and of ``kind``, else ``None`` (and a message when wrong)."""
-        where = f"{path}.{name}" if path else name
-        if name not in parent:
+        value = parent.get(name, _MISSING)
+        if value is _MISSING:
             if required:
-                self.add(where, "missing required field")
+                self.add(f"{path}.{name}" if path else name, "missing required field")
             return None
-        value = parent[name]
         if value is None and nullable:
             return None
         if not _KINDS[kind](value):
-            self.add(where, f"expected {kind}{' or null' if nullable else ''}, got {_type_name(value)}")
+            self.add(
+                f"{path}.{name}" if path else name,
+                f"expected {kind}{' or null' if nullable else ''}, got {_type_name(value)}",
+            )
             return None
         return value
 
