@@ -41,7 +41,12 @@ def bucket(ep: EntityPlan, c: Call) -> Variation | None:
         if c.note_info:
             c.reason_info(msg.EMPTY_TRAFFIC_RANGE)
         return None
-    value = (_hash(_encode(f"{bucketing_id}{entity.id}"), HASH_SEED, False) * MAX_TRAFFIC_VALUE) >> 32
+    key = f"{bucketing_id}{entity.id}"
+    try:
+        data = key.encode()
+    except UnicodeEncodeError:
+        data = _encode(key)
+    value = (_hash(data, HASH_SEED, False) * MAX_TRAFFIC_VALUE) >> 32
     if c.debug:
         c.logger.debug(msg.ASSIGNED_BUCKET.format(value, bucketing_id))
     variation_id = ep.allocation.lookup(value)
@@ -140,7 +145,7 @@ def get_variation(
         if c.note_info:
             c.reason_info(msg.EXPERIMENT_NOT_RUNNING.format(experiment.key))
         return None
-    if forced or c.debug:
+    if forced.active or c.debug:
         variation = forced.get(plan.config, experiment.key, c.user_id, c)
         if variation is not None:
             return variation

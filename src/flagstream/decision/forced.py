@@ -65,7 +65,9 @@ class ForcedVariationStore:
         self._lock = threading.Lock()
         self._map: dict[object, dict[str, str]] = {}
 
-    def __bool__(self) -> bool:
+    @property
+    def active(self) -> bool:
+        """True once any forced variation was set (the decision path skips the store until then)."""
         return bool(self._map)
 
     def set(
