@@ -99,7 +99,7 @@ def test_other_4xx_answers_are_never_retried():
 
 
 def test_an_outage_drops_exactly_what_exceeds_the_bounds_and_delivers_the_rest():
-    """The server is down for 3 s (the issue says 10 s; the bound logic is the same)."""
+    """The server is down for 10 s while events keep coming (500/s), then comes back."""
     collector = Collector().start()
     port = collector.port
     collector.stop()  # down: connections are refused
@@ -108,17 +108,19 @@ def test_an_outage_drops_exactly_what_exceeds_the_bounds_and_delivers_the_rest()
         batch_size=100,
         max_queue_events=2_000,
         max_in_flight=2,
+        # A short backoff cap only makes the test end sooner after the server is back.
         retry=RetryPolicy(backoff_base=0.05, backoff_max=0.3, max_attempts=1_000, deadline=60),
     )
+    produced = 0
+    tick = threading.Event()
     try:
-        events = [conversion(ctx) for _ in range(5_000)]
-        for event in events:
-            processor.process(event)
-        outage_end = time.monotonic() + 3.0
+        outage_end = time.monotonic() + 10.0
         while time.monotonic() < outage_end:
-            stats = processor.stats()
-            assert stats.queued_events <= 2_000
-            threading.Event().wait(0.25)
+            for _ in range(50):
+                processor.process(conversion(ctx))
+            produced += 50
+            assert processor.stats().queued_events <= 2_000
+            tick.wait(0.1)
         with Collector(port=port) as back:
             report = processor.flush(timeout=30)
             assert report.completed, report
@@ -127,9 +129,10 @@ def test_an_outage_drops_exactly_what_exceeds_the_bounds_and_delivers_the_rest()
     finally:
         processor.close(timeout=5)
     # 2 000 queued plus the windows of 100 the two workers held (retrying): the rest was dropped.
+    assert produced >= 4_000
     assert 2_000 <= stats.enqueued <= 2_200  # depends on when the workers took their windows
     assert stats.delivered == stats.enqueued
-    assert stats.dropped == {"queue_full": len(events) - stats.enqueued}
+    assert stats.dropped == {"queue_full": produced - stats.enqueued}
     assert delivered_at_server == stats.delivered
     assert stats.retried > 0
 
