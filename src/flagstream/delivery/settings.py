@@ -9,7 +9,7 @@ Defaults are chosen so that nothing needs configuring (issue 3):
   bytes): a burst of 50 000 events from a tight loop fits with room to spare
   even when the server is slow, and an outage of tens of seconds at a few
   thousand events/s is absorbed; memory stays bounded (roughly 2-3 times the
-  byte bound in Python objects in the worst case, far less for typical events).
+  byte bound in Python objects: about 2x was measured with tagged conversions).
 * ``max_in_flight=2``: one request in flight while the next batch is serialized.
 """
 
