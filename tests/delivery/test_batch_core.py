@@ -22,6 +22,11 @@ def test_offer_wakes_a_worker_exactly_when_a_batch_fills():
     assert codes == [ACCEPTED, ACCEPTED, ACCEPTED_WAKE, ACCEPTED]
 
 
+def test_offer_wakes_a_worker_when_a_requests_worth_of_bytes_is_queued():
+    c = core(batch_size=100, max_request_bytes=1000)
+    assert [c.offer(conversion(), 400) for _ in range(4)] == [ACCEPTED, ACCEPTED, ACCEPTED_WAKE, ACCEPTED]
+
+
 def test_event_bound_refuses_and_counts_nothing_until_the_driver_decides():
     c = core(max_queue_events=2)
     assert [c.offer(conversion(), 10) for _ in range(3)] == [ACCEPTED, ACCEPTED, REFUSED]

@@ -25,7 +25,7 @@ from flagstream.events.user_event import UserEvent
 __all__ = ["ACCEPTED", "ACCEPTED_WAKE", "REFUSED", "BatchCore", "Window"]
 
 ACCEPTED = 0
-ACCEPTED_WAKE = 1  # accepted, and a batch just filled: wake a worker
+ACCEPTED_WAKE = 1  # accepted, and a batch just filled (by count or bytes): wake a worker
 REFUSED = 2  # over a bound or closed: the driver applies the overflow policy
 
 Entry = tuple[UserEvent, int]  # the event and its estimated size in bytes
@@ -115,6 +115,8 @@ class BatchCore:
             self.enqueued += 1
             if len(queue) == self._batch_size:
                 return ACCEPTED_WAKE
+            if self.queued_bytes >= self._max_request_bytes > self.queued_bytes - size:
+                return ACCEPTED_WAKE  # large events: a full request's worth of bytes is queued
             return ACCEPTED
         return REFUSED
 
