@@ -65,6 +65,17 @@ def test_generated_datafiles_are_described_as_optimizely_describes_them(seed: in
     assert_same(json.dumps(random_datafile(seed, version)))
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32))
+def test_reused_rule_keys_are_described_as_optimizely_describes_them(seed: int):
+    datafile = random_datafile(seed, "4")
+    rules = [rule for rollout in datafile.get("rollouts", []) for rule in rollout["experiments"]]
+    experiments = datafile["experiments"] + [m for g in datafile["groups"] for m in g["experiments"]]
+    for i, exp in enumerate(rules + experiments):
+        exp["key"] = f"rule_{i % 2}"  # flag rules of different flags may share keys
+    assert_same(json.dumps(datafile))
+
+
 @pytest.mark.parametrize("path", sorted(FIXTURES.glob("*.json")), ids=lambda p: p.name)
 def test_fixture_datafiles_are_described_as_optimizely_describes_them(path: Path):
     assert_same(path.read_text())
