@@ -185,7 +185,7 @@ class AudienceTree:
     wraps each audience with optimizely's two debug lines.
     """
 
-    __slots__ = ("_debug_lookup", "_debug_node", "_json", "_source", "everyone", "node")
+    __slots__ = ("_debug_lookup", "_debug_node", "_json", "_messages", "_source", "everyone", "node")
 
     def __init__(
         self, audience_conditions: object, lookup: AudienceLookup, debug_lookup: AudienceLookup | None = None
@@ -200,6 +200,22 @@ class AudienceTree:
         )
         self._debug_lookup = debug_lookup
         self._debug_node: Node | None = None
+        self._messages: dict[tuple[str, bool], tuple[str, str, str]] = {}
+
+    def messages(self, logging_key: str, rule: bool) -> tuple[str, str, str]:
+        """The (evaluating, TRUE, FALSE) reasons for ``logging_key``, formatted once."""
+        found = self._messages.get((logging_key, rule))
+        if found is None:
+            evaluating = msg.RULE_AUDIENCES_EVALUATING if rule else msg.EXPERIMENT_AUDIENCES_EVALUATING
+            result = msg.RULE_AUDIENCES_RESULT if rule else msg.EXPERIMENT_AUDIENCES_RESULT
+            found = (
+                evaluating.format(logging_key, self.json),
+                result.format(logging_key, "TRUE"),
+                result.format(logging_key, "FALSE"),
+            )
+            if len(self._messages) < 16:
+                self._messages[(logging_key, rule)] = found
+        return found
 
     def debug_node(self) -> Node:
         """The compilation that logs each audience's evaluation."""
@@ -241,17 +257,16 @@ def user_meets_audiences(
     """
     if not (t.note_debug or t.note_info):
         return tree.everyone or tree.node(attrs, t) is True
+    evaluating, true_text, false_text = tree.messages(logging_key, rule)
     if t.note_debug:
-        template = msg.RULE_AUDIENCES_EVALUATING if rule else msg.EXPERIMENT_AUDIENCES_EVALUATING
-        t.reason_debug(template.format(logging_key, tree.json))
+        t.reason_debug(evaluating)
     if tree.everyone:
         result = True
     else:
         node = tree.debug_node() if t.debug else tree.node
         result = node(attrs, t) is True
     if t.note_info:
-        template = msg.RULE_AUDIENCES_RESULT if rule else msg.EXPERIMENT_AUDIENCES_RESULT
-        t.reason_info(template.format(logging_key, "TRUE" if result else "FALSE"))
+        t.reason_info(true_text if result else false_text)
     return result
 
 
