@@ -140,3 +140,40 @@ def test_async_http_dispatcher_sends_the_payload_bytes_and_reports_failures():
         assert sink.log[0][3]["User-Agent"].startswith("flagstream/")
         assert not bad.ok
         assert bad.verdict is Verdict.RETRY
+
+
+class Fatal(BaseException):
+    pass
+
+
+def test_a_dead_delivery_task_is_replaced_and_later_events_are_delivered():
+    delivered: list[int] = []
+
+    class Dying:
+        calls = 0
+
+        async def asend(self, log_event, deadline=None):
+            Dying.calls += 1
+            if Dying.calls == 1:
+                raise Fatal("task killer")
+            delivered.append(len(log_event.params["visitors"]))
+            from flagstream.delivery.result import DispatchResult
+
+            return DispatchResult.success(204)
+
+    async def main():
+        processor = AsyncBatchEventProcessor(Dying(), max_in_flight=1)
+        processor.process(conversion())
+        first = await processor.aflush(timeout=5)
+        processor.process(conversion())
+        second = await processor.aflush(timeout=5)
+        stats = processor.stats()
+        await processor.aclose(timeout=2)
+        return first, second, stats
+
+    first, second, stats = asyncio.run(main())
+    assert first.dropped == {"internal_error": 1}
+    assert second.completed
+    assert second.delivered == 1
+    assert delivered == [1]
+    assert stats.worker_restarts == 1

@@ -105,6 +105,7 @@ class AsyncBatchEventProcessor(DriverBase):
         self._close_deadline = _NEVER
         self._closed = False
         self._stop = False
+        self._restarts = 0
 
     # -- the caller's side -------------------------------------------------------------
 
@@ -122,6 +123,8 @@ class AsyncBatchEventProcessor(DriverBase):
             self._start_if_in_loop()
         if code == ACCEPTED_WAKE:
             self._signal()
+            if self._dead_tasks():
+                self._restart_dead_tasks_soon()
 
     def _signal(self) -> None:
         loop, wake = self._loop, self._wake
@@ -157,6 +160,32 @@ class AsyncBatchEventProcessor(DriverBase):
 
     # -- workers -----------------------------------------------------------------------
 
+    def _dead_tasks(self) -> bool:
+        return not self._stop and any(task.done() for task in self._tasks)
+
+    def _restart_dead_tasks_soon(self) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+        if threading.get_ident() == self._loop_thread:
+            self._restart_dead_tasks()
+        else:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._restart_dead_tasks)
+
+    def _restart_dead_tasks(self) -> None:
+        if self._loop is None or self._stop:
+            return
+        for i, task in enumerate(self._tasks):
+            if task.done():
+                error = None if task.cancelled() else task.exception()
+                self._logger.error("flagstream: delivery task died (%r); starting another", error)
+                self._tasks[i] = self._loop.create_task(self._work(), name=task.get_name())
+                self._restarts += 1
+
+    def _worker_restarts(self) -> int:
+        return self._restarts
+
     async def _work(self) -> None:
         assert self._wake is not None
         wake = self._wake
@@ -181,6 +210,12 @@ class AsyncBatchEventProcessor(DriverBase):
             except Exception as exc:
                 self._logger.error("flagstream: unexpected error delivering events: %r", exc)
                 self._settle(core, window, Settle(window.remaining, False, "internal_error"))
+            except BaseException:
+                # The task dies (a dispatcher raised SystemExit or similar); its window is
+                # settled so flushes do not wait for it, and the next process() or aflush()
+                # starts a replacement.
+                self._settle(core, window, Settle(window.remaining, False, "internal_error"))
+                raise
 
     async def _deliver(self, core: BatchCore, window: Window) -> None:
         plan = delivery_plan(
@@ -246,6 +281,8 @@ class AsyncBatchEventProcessor(DriverBase):
         self.start()
         assert self._settled is not None
         assert self._wake is not None
+        if not self._closed:
+            self._restart_dead_tasks()
         core = self._core
         with self._lock:
             target = core.request_flush()
@@ -258,6 +295,8 @@ class AsyncBatchEventProcessor(DriverBase):
             remaining = deadline - time.monotonic()
             if not pending or remaining <= 0:
                 break
+            if not self._closed and self._dead_tasks():
+                self._restart_dead_tasks()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._settled.wait(), min(remaining, 0.25))
         with self._lock:
