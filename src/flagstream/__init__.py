@@ -13,7 +13,14 @@ from __future__ import annotations
 
 from flagstream._version import __version__
 from flagstream.client import Optimizely
-from flagstream.config.project_config import ProjectConfig
+from flagstream.config import (
+    ConfigManager,
+    PollingConfigManager,
+    ProjectConfig,
+    StaticConfigManager,
+    validate_datafile,
+    validate_datafile_text,
+)
 from flagstream.decide import OptimizelyDecideOption, OptimizelyDecision, OptimizelyDecisionMessage
 from flagstream.delivery.processor import BatchEventProcessor
 from flagstream.delivery.protocols import EventDispatcher, EventProcessor
@@ -25,10 +32,12 @@ from flagstream.errors import (
 )
 from flagstream.events.log_event import LogEvent
 from flagstream.notifications import DecisionNotificationTypes, NotificationCenter, NotificationTypes
+from flagstream.optimizely_config import OptimizelyConfig
 from flagstream.user_context import OptimizelyUserContext
 
 __all__ = [
     "BatchEventProcessor",
+    "ConfigManager",
     "ConfigurationError",
     "DecisionNotificationTypes",
     "EventDispatcher",
@@ -39,11 +48,16 @@ __all__ = [
     "NotificationCenter",
     "NotificationTypes",
     "Optimizely",
+    "OptimizelyConfig",
     "OptimizelyDecideOption",
     "OptimizelyDecision",
     "OptimizelyDecisionMessage",
     "OptimizelyUserContext",
+    "PollingConfigManager",
     "ProjectConfig",
+    "StaticConfigManager",
     "UnsupportedDatafileVersionError",
     "__version__",
+    "validate_datafile",
+    "validate_datafile_text",
 ]

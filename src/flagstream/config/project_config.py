@@ -27,11 +27,10 @@ from flagstream.config.entities import (
     VariableType,
     Variation,
 )
-from flagstream.errors import InvalidDatafileError, UnsupportedDatafileVersionError
+from flagstream.errors import InvalidDatafileError
 
-__all__ = ["RESERVED_ATTRIBUTE_PREFIX", "SUPPORTED_VERSIONS", "ProjectConfig"]
+__all__ = ["RESERVED_ATTRIBUTE_PREFIX", "ProjectConfig"]
 
-SUPPORTED_VERSIONS: Final = ("2", "3", "4")
 RESERVED_ATTRIBUTE_PREFIX: Final = "$opt_"
 FEATURE_ROLLOUT_TYPE: Final = "fr"
 
@@ -161,26 +160,28 @@ class ProjectConfig:
         :class:`~flagstream.errors.InvalidDatafileError` for anything else that
         makes the datafile unusable; ``.errors`` names each problem's JSON path.
         """
+        from flagstream.config.validation import (  # noqa: PLC0415 (import cycle)
+            check_version,
+            parse_datafile_text,
+            validate_datafile,
+        )
+
         log = get_logger(logger)
         if isinstance(datafile, Mapping):
             raw: Any = datafile
             text = _json.dumps(datafile).decode()
-        else:
-            text = datafile.decode("utf-8", "replace") if isinstance(datafile, bytes) else str(datafile)
-            try:
-                raw = _json.loads(datafile)
-            except _json.JSONDecodeError as exc:
-                raise InvalidDatafileError(f"datafile is not valid JSON: {exc}", (f"$: {exc}",)) from None
-        if not isinstance(raw, Mapping):
-            raise InvalidDatafileError("datafile must be a JSON object", ("$: expected object",))
-        version = raw.get("version")
-        if version not in SUPPORTED_VERSIONS:
-            raise UnsupportedDatafileVersionError(
-                f'This version of the Python SDK does not support the given datafile version: "{version}".'
+        elif isinstance(datafile, (str, bytes, bytearray, memoryview)):
+            raw = parse_datafile_text(datafile)  # line and column on a syntax error; non-objects refused
+            text = (
+                bytes(datafile).decode("utf-8-sig", "replace") if not isinstance(datafile, str) else datafile
             )
+        else:
+            raise InvalidDatafileError(
+                f"datafile must be JSON text, not {type(datafile).__name__}",
+                (f"datafile: expected JSON text, got {type(datafile).__name__}",),
+            )
+        check_version(raw)
         if not skip_json_validation:
-            from flagstream.config.validation import validate_datafile  # noqa: PLC0415 (import cycle)
-
             errors = tuple(validate_datafile(raw))
             if errors:
                 raise InvalidDatafileError(f"invalid datafile: {errors[0]}", errors)
