@@ -119,3 +119,12 @@ def test_retry_after_from_a_429_is_the_floor_of_the_wait():
     run([conversion()], lambda le: next(answers), policy=RetryPolicy(backoff_base=0.001), wait=wait)
     assert waits
     assert waits[0] >= 1.0
+
+
+def test_a_server_that_refuses_everything_gets_a_bounded_number_of_bisection_requests():
+    events = [conversion() for _ in range(500)]
+    sends, settles = run(events, lambda le: DispatchResult.from_status(400))
+    assert len(sends) <= 2 * 32 + 1
+    assert sum(s.events for s in settles) == 500
+    assert all(s.reason == "rejected" for s in settles)
+    assert sum(len(s.dead) for s in settles) == 500

@@ -18,7 +18,9 @@ a context change starts another; a request body above the byte limit is split
 in halves (a lone event above it is rejected as ``too_large``); retryable
 failures are retried under the policy within one deadline per request group;
 a non-retryable answer (400 ...) for several events bisects them so that only
-the events the server refuses on their own are dead-lettered.
+the events the server refuses on their own are dead-lettered (within a budget
+of :data:`MAX_BISECTIONS` splits, so a server that refuses everything does not
+get hundreds of requests).
 """
 
 from __future__ import annotations
@@ -33,7 +35,12 @@ from flagstream.events.log_event import LogEvent
 from flagstream.events.payload import build_log_event
 from flagstream.events.user_event import EventContext, UserEvent
 
-__all__ = ["Action", "Plan", "Send", "Settle", "Wait", "delivery_plan", "group_by_context"]
+__all__ = ["MAX_BISECTIONS", "Action", "Plan", "Send", "Settle", "Wait", "delivery_plan", "group_by_context"]
+
+#: Splits allowed per context group after non-retryable answers. One bad event in a batch of
+#: 500 needs about 9; a server that refuses everything costs at most this many extra requests
+#: before the rest of the group is dead-lettered as ``rejected``.
+MAX_BISECTIONS = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,35 +107,40 @@ def delivery_plan(
 ) -> Plan:
     """The actions that deliver ``events`` (see the module docstring)."""
     for group in group_by_context(events):
-        deadline = clock() + policy.deadline
-        yield from _deliver(group, policy.reset(), max_request_bytes, deadline, rng)
+        run = _Run(policy.reset(), max_request_bytes, clock() + policy.deadline, rng, MAX_BISECTIONS)
+        yield from _deliver(group, run, policy.reset())
 
 
-def _deliver(
-    events: Sequence[UserEvent],
-    policy: RetryPolicy,
-    limit: int,
-    deadline: float,
-    rng: random.Random | None,
-) -> Plan:
+@dataclass(slots=True)
+class _Run:
+    """What the requests of one context group share: settings, deadline, bisection budget."""
+
+    policy: RetryPolicy
+    limit: int
+    deadline: float
+    rng: random.Random | None
+    bisections: int
+
+
+def _deliver(events: Sequence[UserEvent], run: _Run, policy: RetryPolicy) -> Plan:
     try:
         log_event = build_log_event(events)
     except Exception as exc:  # a bad event must not take the worker down
         if len(events) > 1:
-            yield from _halves(events, policy, limit, deadline, rng)
+            yield from _halves(events, run)
             return
         error = f"cannot serialize event: {exc!r}"
         yield Settle(1, False, "internal_error", DispatchResult.failure(error), tuple(events))
         return
-    if len(log_event.body) > limit:
+    if len(log_event.body) > run.limit:
         if len(events) > 1:
-            yield from _halves(events, policy, limit, deadline, rng)
+            yield from _halves(events, run)
             return
-        error = f"event body is {len(log_event.body)} bytes, above the {limit} byte request limit"
+        error = f"event body is {len(log_event.body)} bytes, above the {run.limit} byte request limit"
         yield Settle(1, False, "too_large", DispatchResult.failure(error), tuple(events))
         return
     while True:
-        result = yield Send(log_event, deadline, policy.attempts + 1, len(events))
+        result = yield Send(log_event, run.deadline, policy.attempts + 1, len(events))
         assert isinstance(result, DispatchResult)
         policy = policy.increment(result)
         verdict = result.verdict
@@ -136,27 +148,24 @@ def _deliver(
             yield Settle(len(events), True, None, result)
             return
         if verdict is Verdict.REJECT:
-            if len(events) > 1:
-                yield from _halves(events, policy.reset(), limit, deadline, rng)
+            if len(events) > 1 and run.bisections > 0:
+                yield from _halves(events, run)
                 return
-            yield Settle(1, False, "rejected", result, tuple(events))
+            # One event the server refuses on its own; or so many refusals that the server
+            # rejects everything (wrong endpoint, auth): stop bisecting and dead-letter them.
+            yield Settle(len(events), False, "rejected", result, tuple(events))
             return
         if policy.is_exhausted():
             yield Settle(len(events), False, "retry_exhausted", result)
             return
-        stop = yield Wait(policy.get_backoff(rng), deadline)
+        stop = yield Wait(policy.get_backoff(run.rng), run.deadline)
         if stop is not None:
             yield Settle(len(events), False, str(stop), result)
             return
 
 
-def _halves(
-    events: Sequence[UserEvent],
-    policy: RetryPolicy,
-    limit: int,
-    deadline: float,
-    rng: random.Random | None,
-) -> Plan:
+def _halves(events: Sequence[UserEvent], run: _Run) -> Plan:
+    run.bisections -= 1
     middle = len(events) // 2
-    yield from _deliver(events[:middle], policy, limit, deadline, rng)
-    yield from _deliver(events[middle:], policy, limit, deadline, rng)
+    yield from _deliver(events[:middle], run, run.policy)
+    yield from _deliver(events[middle:], run, run.policy)
