@@ -74,6 +74,17 @@ def test_a_server_that_trickles_bytes_is_cut_off_by_the_overall_timeout():
         assert result.verdict is Verdict.RETRY
 
 
+def test_a_server_that_reads_slowly_is_cut_off_by_the_overall_timeout():
+    body = b'{"visitors":[' + b'"x",' * 500_000 + b'"x"]}'
+    with RawServer("slow_read", delay=0.05) as server, HttpDispatcher(timeout=0.7, read_timeout=5.0) as d:
+        start = time.monotonic()
+        result = d.send(LogEvent(server.url, {}, body=body))
+        assert time.monotonic() - start < 1.3
+        assert server.got_request.is_set()
+        assert not result.ok
+        assert result.verdict is Verdict.RETRY
+
+
 @pytest.mark.parametrize("mode", ["truncated", "reset"])
 def test_truncated_and_reset_responses_are_retryable_failures(dispatcher, mode):
     with RawServer(mode) as server:

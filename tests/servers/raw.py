@@ -8,6 +8,7 @@ Modes:
     truncated  answer half a status line and headers, then close
     reset      read the request, then reset the connection (RST)
     slow       answer 204 one byte at a time, ``delay`` seconds apart
+    slow_read  read the request 1 KB at a time, ``delay`` seconds apart (a slow reader)
     ok         answer 204 with keep-alive; ``connections`` counts TCP connections
 """
 
@@ -82,6 +83,9 @@ class RawServer:
             thread.start()
 
     def _serve(self, conn: socket.socket) -> None:
+        if self.mode == "slow_read":
+            self._read_slowly(conn)
+            return
         try:
             while not self._closing.is_set():
                 request = _read_request(conn)
@@ -108,6 +112,16 @@ class RawServer:
                         conn.sendall(bytes([byte]))
                     continue
                 conn.sendall(_OK)
+        except OSError:
+            return
+
+    def _read_slowly(self, conn: socket.socket) -> None:
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        try:
+            while not self._closing.wait(self.delay):
+                if not conn.recv(1024):
+                    return
+                self.got_request.set()
         except OSError:
             return
 
