@@ -9,7 +9,7 @@ parsed JSON to name the first bad field in the collector's own words.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -67,7 +67,7 @@ class Event(msgspec.Struct, frozen=True, gc=False):
     entity_id: str
     key: str
     timestamp: int
-    uuid: str
+    uuid: Annotated[str, msgspec.Meta(min_length=1)]
     revenue: int | None = None
     value: float | None = None
     tags: dict[str, Any] | None = None
@@ -131,6 +131,4 @@ def decode_batch(body: bytes) -> tuple[Batch, list[EventKey]]:
         for snapshot in visitor.snapshots
         for event in snapshot.events
     ]
-    if any(not key[0] for key in keys):
-        raise _explain(body, "an event has an empty uuid")
     return batch, keys
