@@ -5,10 +5,12 @@ from __future__ import annotations
 import gzip
 import socket
 
+import pytest
 from tests.collector.helpers import body_of, get, impression, post
 
 from flagstream import _json
 from flagstream.collector import MAX_BODY_BYTES, Collector
+from flagstream.collector.handler import CollectorHandler
 
 
 def _raw(collector: Collector, request: bytes, half_close: bool = False) -> bytes:
@@ -139,3 +141,14 @@ def test_healthz_answers_without_a_token() -> None:
         status, _, body = get(collector, "/healthz")
     assert status == 200
     assert _json.loads(body)["status"] == "ok"
+
+
+def test_client_that_stops_sending_mid_body_gets_a_400_after_the_read_timeout(
+    collector: Collector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(CollectorHandler, "timeout", 0.3)
+    request = b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
+    answer = _raw(collector, request)  # the socket stays open: the server must give up by itself
+    assert _status(answer) == 400
+    assert b"timed out" in answer
+    _still_serves(collector)
