@@ -182,7 +182,8 @@ def test_close_against_a_server_that_never_answers_returns_by_its_deadline_with_
     assert report.timed_out
     assert report.delivered == 0
     assert report.pending + report.dropped.get("shutdown", 0) == 200
-    assert report.pending in (50, 100)  # the windows of 50 stuck in flight (one per worker)
+    # The windows of 50 stuck in flight, one per worker that got to take one (up to 4).
+    assert report.pending in (50, 100, 150, 200)
 
 
 def test_one_malformed_event_is_dead_lettered_and_all_others_are_delivered():

@@ -62,7 +62,7 @@ class AsyncBatchEventProcessor(DriverBase):
         max_queue_bytes: int = 64 * 1024 * 1024,
         max_request_bytes: int | None = None,
         overflow: str = "drop_newest",
-        max_in_flight: int = 2,
+        max_in_flight: int = 4,
         retry: RetryPolicy | None = None,
         logger: object | None = None,
         on_log_event: Callable[[Any], None] | None = None,

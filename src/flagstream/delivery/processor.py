@@ -75,7 +75,7 @@ class BatchEventProcessor(DriverBase):
         max_request_bytes: int | None = None,
         overflow: str = "drop_newest",
         block_timeout: float = 1.0,
-        max_in_flight: int = 2,
+        max_in_flight: int = 4,
         retry: RetryPolicy | None = None,
         logger: object | None = None,
         on_log_event: Callable[[Any], None] | None = None,
