@@ -6,6 +6,8 @@ import gzip
 import socket
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from tests.collector.helpers import body_of, get, impression, post
 
 from flagstream import _json
@@ -151,4 +153,21 @@ def test_client_that_stops_sending_mid_body_gets_a_400_after_the_read_timeout(
     answer = _raw(collector, request)  # the socket stays open: the server must give up by itself
     assert _status(answer) == 400
     assert b"timed out" in answer
+    _still_serves(collector)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    head=st.binary(max_size=300),
+    body=st.binary(max_size=300),
+    content_type=st.sampled_from(["application/json", "text/plain", ""]),
+)
+def test_arbitrary_bytes_never_break_the_server(
+    collector: Collector, head: bytes, body: bytes, content_type: str
+) -> None:
+    # Raw garbage, then a request with a random body: each gets an answer or a close, never a hang.
+    answer = _raw(collector, head + b"\r\n\r\n", half_close=True)
+    assert answer == b"" or answer.startswith(b"HTTP/1.")
+    status, _, _ = post(collector, body, {"Content-Type": content_type})
+    assert status in (400, 415)
     _still_serves(collector)
