@@ -19,10 +19,10 @@ import time
 __all__ = ["CollectorProcess"]
 
 
-def _serve() -> None:
-    from flagstream.collector import Collector
+def _serve(latency: float) -> None:
+    from flagstream.collector import Collector, FaultConfig
 
-    with Collector() as collector:
+    with Collector(faults=FaultConfig(latency=latency)) as collector:
         print(collector.events_url, flush=True)
         for line in sys.stdin:
             words = line.split()
@@ -49,9 +49,10 @@ def _serve() -> None:
 
 
 class CollectorProcess:
-    def __init__(self) -> None:
+    def __init__(self, latency: float = 0.0) -> None:
+        """``latency``: seconds the collector waits before answering each request (a network RTT)."""
         self._proc = subprocess.Popen(
-            [sys.executable, __file__],
+            [sys.executable, __file__, str(latency)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -96,4 +97,4 @@ class CollectorProcess:
 
 
 if __name__ == "__main__":
-    _serve()
+    _serve(float(sys.argv[1]) if len(sys.argv) > 1 else 0.0)
