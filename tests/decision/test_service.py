@@ -564,3 +564,17 @@ def test_legacy_condition_string_with_infinity_still_evaluates_its_other_leaves(
     theirs, ours = pair.variation("ab", "u1", {"age": 30}, ["INCLUDE_REASONS"])
     assert theirs[0] is not None
     assert ours == theirs
+
+
+def test_prepare_compiles_a_config_up_front_and_decisions_stay_the_same() -> None:
+    config = _config({**FLAG_DATAFILE, "holdouts": [_holdout("90", "hold", end=1500)]})
+    prepared, lazy = DecisionService(), DecisionService()
+    prepared.prepare(config)
+    assert prepared.plan(config)._flags  # compiled before any decision
+    for i in range(200):
+        user = SimpleUser(f"user{i}", {"age": i % 40})
+        assert _flag(prepared, config, user) == _flag(lazy, config, user)
+
+
+def test_prepare_never_raises_on_a_broken_config() -> None:
+    DecisionService().prepare(None)  # type: ignore[arg-type]

@@ -120,6 +120,18 @@ class Plan:
         self._debug_audiences: dict[object, Node] = {}
         self._flag_variations: dict[str, dict[str, Variation]] = {}
 
+    def warm(self) -> None:
+        """Compile everything now (flags, rules, holdouts, experiments, audiences) instead of on first use."""
+        config = self.config
+        for flag in config.feature_key_map.values():
+            self.flag(flag)
+        for experiment in config.experiment_id_map.values():
+            self.entity(experiment)
+        for holdout in config.holdouts:
+            self.entity(holdout)
+        for audience_id in config.audience_id_map:
+            self.audience_node(audience_id)
+
     def entity(self, entity: Experiment | Holdout) -> EntityPlan:
         """The plan of ``entity`` (compiled on first use)."""
         found = self._entities.get(id(entity))

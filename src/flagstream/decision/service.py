@@ -76,6 +76,17 @@ class DecisionService:
             self._plan = plan
         return plan
 
+    def prepare(self, config: ProjectConfig) -> None:
+        """Compile ``config`` for decisions now (call it when a new config lands), not on first use.
+
+        Without it each flag, rule and audience is compiled the first time a
+        decision needs it. Never raises.
+        """
+        try:
+            self.plan(config).warm()
+        except Exception:
+            self._logger.exception("Unable to prepare the config for decisions.")
+
     def _call(self, user: DecisionUser, options: object) -> Call:
         return Call(self._logger, [] if _has(options, _INCLUDE_REASONS) else None, user)
 
