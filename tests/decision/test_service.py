@@ -578,3 +578,26 @@ def test_prepare_compiles_a_config_up_front_and_decisions_stay_the_same() -> Non
 
 def test_prepare_never_raises_on_a_broken_config() -> None:
     DecisionService().prepare(None)  # type: ignore[arg-type]
+
+
+def test_holdout_excluding_targeted_deliveries_still_evaluates_td_experiments_only() -> None:
+    ab_test = _experiment("20", "test", [_variation("21", "on")], [10000])
+    td = _experiment("25", "delivery", [_variation("26", "td_on")], [10000], type="td")
+    flag = {"id": "40", "key": "flag", "experimentIds": ["20", "25"], "rolloutId": "30", "variables": []}
+    datafile = {
+        **FLAG_DATAFILE,
+        "experiments": [ab_test, td],
+        "featureFlags": [flag],
+        "holdouts": [_holdout("90", "hold", excludeTargetedDeliveries=True)],
+    }
+    decision = _flag(DecisionService(), _config(datafile), SimpleUser("u1", {"age": 30}))
+    assert (decision.experiment.key, decision.variation.key, decision.source) == (
+        "delivery",
+        "td_on",
+        "feature-test",
+    )
+    assert decision.holdout_decision is not None
+    assert not any('experiment "test"' in r for r in decision.reasons)
+    assert Pair(datafile).flags("u1", {"age": 30}, {}, ["flag"], REASONS)[0] == [
+        ("delivery", "td_on", "feature-test", decision.reasons, ("hold", "hold_off", "holdout"))
+    ]
