@@ -20,8 +20,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import gen
 import harness
+import scriptgen
 
 pytestmark = pytest.mark.skipif(
     harness.flagstream_available() is not None, reason=str(harness.flagstream_available())
@@ -61,23 +61,23 @@ DATAFILE: dict[str, Any] = {
 
 
 def _run(
-    calls: list[gen.Call], default_options: Any = None, datafile: Any = None
+    calls: list[scriptgen.Call], default_options: Any = None, datafile: Any = None
 ) -> tuple[harness.Run, harness.Run]:
     raw = datafile if isinstance(datafile, str) else None
-    script = gen.Script(
+    script = scriptgen.Script(
         0, datafile if isinstance(datafile, dict) else DATAFILE, tuple(calls), default_options, None
     )
     if raw is not None:
-        script = gen.Script(0, DATAFILE, tuple(calls), default_options, None, raw_datafile=raw)
+        script = scriptgen.Script(0, DATAFILE, tuple(calls), default_options, None, raw_datafile=raw)
     return harness.run_script(harness.OPTIMIZELY, script), harness.run_script(harness.FLAGSTREAM, script)
 
 
-def _user(*more: gen.Call) -> list[gen.Call]:
-    return [gen.Call("client", "create_user_context", ("user-1",), bind="u0"), *more]
+def _user(*more: scriptgen.Call) -> list[scriptgen.Call]:
+    return [scriptgen.Call("client", "create_user_context", ("user-1",), bind="u0"), *more]
 
 
 def test_decide_for_keys_skips_an_unhashable_key_where_optimizely_raises() -> None:
-    opt, fs = _run(_user(gen.Call("u0", "decide_for_keys", ([["k"], "off_flag"],))))
+    opt, fs = _run(_user(scriptgen.Call("u0", "decide_for_keys", ([["k"], "off_flag"],))))
     assert opt.outcomes[1].raised == "TypeError"
     assert fs.outcomes[1].raised is None
     assert fs.outcomes[1].value["order"] == ["off_flag"]
@@ -88,8 +88,8 @@ SURROGATE = "bad\ud800id"  # a lone surrogate: not encodable as UTF-8
 
 def test_a_user_id_with_a_lone_surrogate_gets_the_default_decision_where_optimizely_raises() -> None:
     calls = [
-        gen.Call("client", "create_user_context", (SURROGATE,), bind="u0"),
-        gen.Call("u0", "decide", ("off_flag",)),
+        scriptgen.Call("client", "create_user_context", (SURROGATE,), bind="u0"),
+        scriptgen.Call("u0", "decide", ("off_flag",)),
     ]
     opt, fs = _run(calls)
     assert opt.outcomes[1].raised == "UnicodeEncodeError"  # MurmurHash of the bucketing id
@@ -100,7 +100,7 @@ def test_a_user_id_with_a_lone_surrogate_gets_the_default_decision_where_optimiz
     strict=True, reason="flagstream drops the conversion (orjson refuses surrogates); optimizely sends it"
 )
 def test_a_conversion_for_a_user_id_with_a_lone_surrogate_is_sent() -> None:
-    opt, fs = _run([gen.Call("client", "track", ("purchase", SURROGATE))])
+    opt, fs = _run([scriptgen.Call("client", "track", ("purchase", SURROGATE))])
     assert len(opt.outcomes[0].events) == 1  # its JSON escapes the surrogate as \\ud800
     assert harness.same(opt.outcomes[0].events, fs.outcomes[0].events)
 
@@ -118,6 +118,6 @@ def test_a_json_variable_keeps_an_integer_beyond_64_bits_exact() -> None:
             "defaultValue": '{"huge": 123456789012345678901234567890}',
         }
     ]
-    opt, fs = _run(_user(gen.Call("u0", "decide", ("off_flag",))), datafile=df)
+    opt, fs = _run(_user(scriptgen.Call("u0", "decide", ("off_flag",))), datafile=df)
     assert opt.outcomes[1].value["variables"] == {"limits": {"huge": 123456789012345678901234567890}}
     assert harness.same(opt.outcomes[1].value, fs.outcomes[1].value)

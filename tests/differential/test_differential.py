@@ -28,6 +28,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import gen
 import harness
+import report
+import scriptgen
 
 SEED = int(os.environ.get("FLAGSTREAM_DIFF_SEED", "0"))
 N_SCRIPTS = int(os.environ.get("FLAGSTREAM_DIFF_SCRIPTS", "48"))
@@ -36,7 +38,7 @@ MIN_COMPARED_CALLS = 10_000
 COMPAT_DOC = Path(__file__).parents[2] / "docs" / "compatibility.md"
 
 
-def _defaults_lose_enabled_flags_only(m: harness.Mismatch, script: gen.Script) -> bool:
+def _defaults_lose_enabled_flags_only(m: harness.Mismatch, script: scriptgen.Script) -> bool:
     defaults = script.default_decide_options
     return (
         isinstance(defaults, list)
@@ -45,7 +47,7 @@ def _defaults_lose_enabled_flags_only(m: harness.Mismatch, script: gen.Script) -
     )
 
 
-def _wire_null(m: harness.Mismatch, script: gen.Script) -> bool:
+def _wire_null(m: harness.Mismatch, script: scriptgen.Script) -> bool:
     return m.field == "wire" and "float vs NoneType" in m.where
 
 
@@ -53,15 +55,15 @@ def _raised(kind: str, text: str = "") -> Any:
     return lambda m, script: m.raised[0] == kind and m.raised[1] is None and text in m.detail[0]
 
 
-def _forced_decision_unhashable(m: harness.Mismatch, script: gen.Script) -> bool:
+def _forced_decision_unhashable(m: harness.Mismatch, script: scriptgen.Script) -> bool:
     return m.call.method.endswith("forced_decision") and _raised("TypeError", "unhashable")(m, script)
 
 
-def _efo_twice(m: harness.Mismatch, script: gen.Script) -> bool:
+def _efo_twice(m: harness.Mismatch, script: scriptgen.Script) -> bool:
     return m.call.method == "decide" and _raised("KeyError")(m, script)
 
 
-def _bad_default_options(m: harness.Mismatch, script: gen.Script) -> bool:
+def _bad_default_options(m: harness.Mismatch, script: scriptgen.Script) -> bool:
     return m.field == "build" and "default_decide_options" in str(m.second)
 
 
@@ -87,19 +89,21 @@ CANDIDATE_DIFFERENCES: list[tuple[str, Any]] = [
 ]
 
 
-def _scripts() -> dict[int, gen.Script]:
-    scripts = {seed: gen.generate_script(seed, CALLS_PER_SCRIPT) for seed in range(SEED, SEED + N_SCRIPTS)}
+def _scripts() -> dict[int, scriptgen.Script]:
+    scripts = {
+        seed: scriptgen.generate_script(seed, CALLS_PER_SCRIPT) for seed in range(SEED, SEED + N_SCRIPTS)
+    }
     # a few files optimizely-sdk rejects: every call must give the same default
-    for i, kind in enumerate(sorted(gen.INVALID_DATAFILES)):
+    for i, kind in enumerate(sorted(scriptgen.INVALID_DATAFILES)):
         seed = 1_000_000 + SEED + i
-        scripts[seed] = gen.generate_invalid_script(seed, kind, n_calls=60)
+        scripts[seed] = scriptgen.generate_invalid_script(seed, kind, n_calls=60)
     return scripts
 
 
 _ORACLE_RUNS: dict[int, harness.Run] = {}  # optimizely-sdk's runs, shared by the tests of one session
 
 
-def _run(factory: harness.SdkFactory, script: gen.Script, cache: bool) -> harness.Run:
+def _run(factory: harness.SdkFactory, script: scriptgen.Script, cache: bool) -> harness.Run:
     if not cache or factory is not harness.OPTIMIZELY:
         return harness.run_script(factory, script)
     if script.seed not in _ORACLE_RUNS:
@@ -108,7 +112,10 @@ def _run(factory: harness.SdkFactory, script: gen.Script, cache: bool) -> harnes
 
 
 def _run_all(
-    first: harness.SdkFactory, second: harness.SdkFactory, scripts: dict[int, gen.Script], cache: bool = False
+    first: harness.SdkFactory,
+    second: harness.SdkFactory,
+    scripts: dict[int, scriptgen.Script],
+    cache: bool = False,
 ) -> tuple[int, list[harness.Mismatch]]:
     """Run every script on both SDKs; ``cache`` reuses the first SDK's runs of the shared scripts."""
     compared, mismatches = 0, []
@@ -120,14 +127,18 @@ def _run_all(
     return compared, mismatches
 
 
-def _known(m: harness.Mismatch, script: gen.Script, table: list[tuple[str, Any]] | None = None) -> str | None:
+def _known(
+    m: harness.Mismatch, script: scriptgen.Script, table: list[tuple[str, Any]] | None = None
+) -> str | None:
     for name, predicate in KNOWN_DIFFERENCES if table is None else table:
         if predicate(m, script):
             return name
     return None
 
 
-def _explain(scripts: dict[int, gen.Script], unexplained: list[harness.Mismatch], shrink: bool = True) -> str:
+def _explain(
+    scripts: dict[int, scriptgen.Script], unexplained: list[harness.Mismatch], shrink: bool = True
+) -> str:
     """The failure message: candidates counted by name, then a report of everything else."""
     candidates: collections.Counter[str] = collections.Counter()
     rest = []
@@ -144,10 +155,11 @@ def _explain(scripts: dict[int, gen.Script], unexplained: list[harness.Mismatch]
         )
         lines.extend(f"  {n:5d}  {name}" for name, n in candidates.most_common())
     if rest:
-        report = harness.format_report(
-            harness.OPTIMIZELY, harness.FLAGSTREAM, scripts, rest, max_classes=15, shrink=shrink
+        lines.append(
+            report.format_report(
+                harness.OPTIMIZELY, harness.FLAGSTREAM, scripts, rest, max_classes=15, shrink=shrink
+            )
         )
-        lines.append(report)
     return "\n".join(lines)
 
 
@@ -163,7 +175,7 @@ def test_harness_finds_no_difference_between_optimizely_and_itself() -> None:
     scripts = {seed: s for seed, s in all_scripts.items() if seed in valid or seed >= 1_000_000}
     compared, mismatches = _run_all(harness.OPTIMIZELY, harness.OPTIMIZELY, scripts, cache=True)
     assert compared >= MIN_COMPARED_CALLS // 2, compared
-    assert not mismatches, harness.format_report(harness.OPTIMIZELY, harness.OPTIMIZELY, scripts, mismatches)
+    assert not mismatches, report.format_report(harness.OPTIMIZELY, harness.OPTIMIZELY, scripts, mismatches)
 
 
 class _Proxy:
@@ -187,7 +199,7 @@ def _wrap(value: Any, tamper: dict[str, Any]) -> Any:
 
 
 def _mutant(name: str, tamper: dict[str, Any], dispatch: Any = None) -> harness.SdkFactory:
-    def build(script: gen.Script, rec: harness.Recorder) -> Any:
+    def build(script: scriptgen.Script, rec: harness.Recorder) -> Any:
         if dispatch is not None:
             real = rec.dispatcher.dispatch_event
             rec.dispatcher.dispatch_event = lambda ev: real(dispatch(ev))  # type: ignore[method-assign]
@@ -243,19 +255,19 @@ def _nan_tag(event: Any) -> Any:
 def test_harness_reports_a_planted_difference_with_a_reproduction(
     mutant: harness.SdkFactory, field: str
 ) -> None:
-    scripts = {seed: gen.generate_script(seed, 150) for seed in range(SEED, SEED + 6)}
+    scripts = {seed: scriptgen.generate_script(seed, 150) for seed in range(SEED, SEED + 6)}
     _compared, mismatches = _run_all(harness.OPTIMIZELY, mutant, scripts)
     fields = {m.field for m in mismatches}
     assert field in fields, fields
-    report = harness.format_report(harness.OPTIMIZELY, mutant, scripts, mismatches, max_classes=2)
-    assert "seed=" in report
-    assert "calls:" in report
-    assert "datafile:" in report
+    text = report.format_report(harness.OPTIMIZELY, mutant, scripts, mismatches, max_classes=2)
+    assert "seed=" in text
+    assert "calls:" in text
+    assert "datafile:" in text
 
 
 def test_payload_normalization_keeps_uuid_identity_within_a_call() -> None:
     """The ACTIVATE notification's payload and the dispatched one name the same event."""
-    script = gen.generate_script(SEED, 300)
+    script = scriptgen.generate_script(SEED, 300)
     run = harness.run_script(harness.OPTIMIZELY, script)
     checked = 0
     for call, outcome in zip(script.calls, run.outcomes, strict=False):
@@ -409,7 +421,7 @@ def test_generated_datafiles_cover_every_feature_of_issue_2() -> None:
 def test_generated_inputs_cover_awkward_values() -> None:
     kinds: set[str] = set()
     for seed in range(SEED, SEED + 12):
-        for call in gen.generate_script(seed, CALLS_PER_SCRIPT).calls:
+        for call in scriptgen.generate_script(seed, CALLS_PER_SCRIPT).calls:
             kinds.add(f"method {call.method}")
             for arg in [*call.args, *call.kwargs.values()]:
                 for value in _walk(arg):
@@ -492,7 +504,7 @@ def test_generated_datafiles_are_accepted_by_optimizely(datafile: dict[str, Any]
     text = gen.datafile_json(datafile)
     json.loads(text, parse_constant=_reject_constant)  # strict JSON: no NaN/Infinity tokens
     assert validator.is_datafile_valid(text)
-    script = gen.Script(0, datafile, ())
+    script = scriptgen.Script(0, datafile, ())
     client = harness.OPTIMIZELY.build(script, harness.Recorder())
     try:
         assert client.config_manager.get_config() is not None
@@ -520,8 +532,8 @@ def test_flagstream_agrees_with_optimizely_on_every_call() -> None:
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(gen.script_strategy(n_calls=40))
-def test_flagstream_agrees_with_optimizely_on_hypothesis_scripts(script: gen.Script) -> None:
+@given(scriptgen.script_strategy(n_calls=40))
+def test_flagstream_agrees_with_optimizely_on_hypothesis_scripts(script: scriptgen.Script) -> None:
     _skip_without_flagstream()
     _, mismatches = harness.compare_scripts(harness.OPTIMIZELY, harness.FLAGSTREAM, script)
     unexplained = [m for m in mismatches if _known(m, script) is None]
