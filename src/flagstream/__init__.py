@@ -22,6 +22,9 @@ from flagstream.config import (
     validate_datafile_text,
 )
 from flagstream.decide import OptimizelyDecideOption, OptimizelyDecision, OptimizelyDecisionMessage
+from flagstream.decision.options import DecideOption
+from flagstream.decision.results import DecisionSource
+from flagstream.decision.user_profile import UserProfileService
 from flagstream.delivery.processor import BatchEventProcessor
 from flagstream.delivery.protocols import EventDispatcher, EventProcessor
 from flagstream.errors import (
@@ -39,7 +42,9 @@ __all__ = [
     "BatchEventProcessor",
     "ConfigManager",
     "ConfigurationError",
+    "DecideOption",
     "DecisionNotificationTypes",
+    "DecisionSource",
     "EventDispatcher",
     "EventProcessor",
     "FlagstreamError",
@@ -57,6 +62,7 @@ __all__ = [
     "ProjectConfig",
     "StaticConfigManager",
     "UnsupportedDatafileVersionError",
+    "UserProfileService",
     "__version__",
     "validate_datafile",
     "validate_datafile_text",

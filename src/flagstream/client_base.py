@@ -228,7 +228,11 @@ class _ClientBase:
         if self._notifications.has_listeners(NotificationTypes.DELIVERY):
             self._notifications.send_notifications(NotificationTypes.DELIVERY, outcome)
 
-    def _on_config_update(self, _config: Any = None) -> None:
+    def _on_config_update(self, config: Any = None) -> None:
+        # Runs on the polling thread: compile the new config for decisions there,
+        # so the first decisions on it do not pay for it.
+        if isinstance(config, ProjectConfig):
+            self._decisions.service.prepare(config)
         self._notifications.send_notifications(NotificationTypes.OPTIMIZELY_CONFIG_UPDATE)
 
     # -- the steps every call shares --------------------------------------------

@@ -80,6 +80,10 @@ class OptimizelyUserContext:
         """The attributes of this context (a snapshot's own dict: do not mutate)."""
         return self._attributes
 
+    def has_forced_decisions(self) -> bool:
+        """Whether any forced decision is set (lets the decision service skip per-rule lookups)."""
+        return bool(self._forced)
+
     def get_forced_decision_variation_key(self, flag_key: str, rule_key: str | None) -> str | None:
         if not self._forced:
             return None

@@ -547,11 +547,6 @@ def test_new_config_gets_a_new_plan_and_forced_variations_survive_it() -> None:
     assert variation.key == "renamed"
 
 
-@pytest.mark.xfail(
-    reason="config: legacy condition strings are parsed with orjson, which rejects Infinity "
-    "(optimizely-sdk's json.loads accepts it); see /work/notes/decision-needs-from-config.md",
-    strict=False,
-)
 def test_legacy_condition_string_with_infinity_still_evaluates_its_other_leaves() -> None:
     audience = {
         "id": "501",

@@ -7,6 +7,7 @@ that order decides which entity wins when a datafile reuses an id or key
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -88,7 +89,12 @@ def _decode_conditions(conditions: Any) -> object | None:
         try:
             decoded: object = _json.loads(conditions)
         except _json.JSONDecodeError:
-            return None
+            # optimizely-sdk decodes with the stdlib, which also reads NaN, Infinity and
+            # integers beyond 64 bits; a leaf holding one is then UNKNOWN, not the audience.
+            try:
+                decoded = json.loads(conditions)
+            except ValueError:
+                return None
         return decoded
     return conditions  # type: ignore[no-any-return]
 
