@@ -185,9 +185,40 @@ def _until_signal() -> Iterator[threading.Event]:
             signal.signal(sig, handler)
 
 
-def _wait(stop: threading.Event) -> None:
-    while not stop.wait(0.5):
-        pass
+def _describe(faults: Any) -> str:
+    parts = []
+    if faults.fail_rate:
+        retry = f" with Retry-After {faults.retry_after_header()}" if faults.retry_after is not None else ""
+        parts.append(f"{faults.fail_rate:.0%} of requests answered {faults.status}{retry}")
+    if faults.reset_rate:
+        parts.append(f"{faults.reset_rate:.0%} of connections reset")
+    if faults.latency:
+        parts.append(f"{faults.latency * 1000:.0f} ms added to every answer")
+    return "; ".join(parts) + (f" (seed {faults.seed})" if faults.seed is not None else "")
+
+
+def _status_line(collector: Any) -> str:
+    snap = collector.state.snapshot()
+    responses = snap["responses"]
+    by_status = " ".join(f"{code or 'reset'}:{n:,}" for code, n in sorted(responses.items()))
+    return (
+        f"[bold]{snap['events_stored']:,}[/] events stored · {snap['duplicates']:,} duplicates · "
+        f"requests {by_status or '0'} · {snap['payload_errors']:,} rejected"
+    )
+
+
+def _wait(stop: threading.Event, console: Any = None, collector: Any = None) -> None:
+    """Wait for the stop signal; on a terminal, keep a live status line of the collector."""
+    if console is None or collector is None or not console.is_terminal:
+        while not stop.wait(0.5):
+            pass
+        return
+    from rich.live import Live  # noqa: PLC0415
+    from rich.text import Text  # noqa: PLC0415
+
+    with Live(Text.from_markup(_status_line(collector)), console=console, auto_refresh=False) as live:
+        while not stop.wait(0.5):
+            live.update(Text.from_markup(_status_line(collector)), refresh=True)
 
 
 def cmd_collector(args: argparse.Namespace) -> int:
@@ -223,10 +254,10 @@ def cmd_collector(args: argparse.Namespace) -> int:
                     "  read APIs need: Authorization: Bearer <token> (or ?token=<token> in a browser)"
                 )
             if faults.is_active:
-                console.print(f"  [yellow]faults:[/] {faults}")
+                console.print(f"  [yellow]faults:[/] {_describe(faults)}")
             console.print("Ctrl-C to stop.")
             sys.stdout.flush()
-            _wait(stop)
+            _wait(stop, console, collector)
     finally:
         collector.stop()
     console.print(f"stopped; {collector.event_count():,} events stored in {args.db}")
@@ -272,7 +303,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             with _until_signal() as stop:
                 console.print("--keep: the collector keeps running; Ctrl-C to stop.")
                 sys.stdout.flush()
-                _wait(stop)
+                _wait(stop, console, demo.collector)
     return 0 if summary.ok else 1
 
 
