@@ -54,6 +54,8 @@ class Knobs:
     unhashable_keys: bool = False  # lists inside decide_for_keys keys: optimizely-sdk raises
     nan_in_tags: bool = True  # NaN/inf inside event tags (not valid JSON on the wire)
     wrong_types: bool = True  # None / ints / lists where keys and ids belong
+    odd_tag_keys: bool = False  # non-string event tag keys (1, 2.5, True, None)
+    exotic_types: bool = False  # IntEnum, str-Enum, Decimal, Fraction, float/str subclasses as values
 
 
 DEFAULT_KNOBS = Knobs()

@@ -218,7 +218,12 @@ def _register_listeners(center: Any, types: Any, rec: Recorder) -> None:
     center.add_notification_listener(types.ACTIVATE, on_activate)
     center.add_notification_listener(types.TRACK, on_track)
     center.add_notification_listener(types.DECISION, on_decision)
+
+    def on_config_update(*args: Any) -> None:
+        rec.notifications.append(["OPTIMIZELY_CONFIG_UPDATE", len(args)])
+
     center.add_notification_listener(types.LOG_EVENT, on_log_event)
+    center.add_notification_listener(types.OPTIMIZELY_CONFIG_UPDATE, on_config_update)
 
 
 def _build_optimizely(script: Script, rec: Recorder) -> Any:
@@ -229,8 +234,9 @@ def _build_optimizely(script: Script, rec: Recorder) -> Any:
     from optimizely.notification_center import NotificationCenter
 
     center = NotificationCenter(rec.logger)  # type: ignore[arg-type]
+    _register_listeners(center, NotificationTypes, rec)  # before construction: it notifies a config update
     processor = ForwardingEventProcessor(rec.dispatcher, logger=rec.logger, notification_center=center)  # type: ignore[arg-type]
-    client = optimizely.Optimizely(
+    return optimizely.Optimizely(
         datafile=script.datafile_text(),
         event_dispatcher=rec.dispatcher,
         logger=rec.logger,  # type: ignore[arg-type]
@@ -240,8 +246,6 @@ def _build_optimizely(script: Script, rec: Recorder) -> Any:
         default_decide_options=copy.deepcopy(script.default_decide_options),
         settings=OptimizelySdkSettings(odp_disabled=True),  # ODP is out of scope; no threads
     )
-    _register_listeners(client.notification_center, NotificationTypes, rec)
-    return client
 
 
 def _flagstream_client_class() -> Any:
@@ -266,7 +270,10 @@ def _flagstream_forwarder() -> Any:
 
 
 def _build_flagstream(script: Script, rec: Recorder) -> Any:
+    from flagstream.notifications import NotificationCenter, NotificationTypes
 
+    center = NotificationCenter(rec.logger)
+    _register_listeners(center, NotificationTypes, rec)
     processor_cls = _flagstream_forwarder()
     if processor_cls is not None:
         kwargs: dict[str, Any] = {}
@@ -280,14 +287,12 @@ def _build_flagstream(script: Script, rec: Recorder) -> Any:
         event_dispatcher=rec.dispatcher,
         logger=rec.logger,
         user_profile_service=rec.ups,
+        notification_center=center,
         event_processor=processor,
         default_decide_options=copy.deepcopy(script.default_decide_options),
     )
     if isinstance(processor, _InterimForwarder):
         processor.client = client
-    from flagstream.notifications import NotificationTypes
-
-    _register_listeners(client.notification_center, NotificationTypes, rec)
     return client
 
 
@@ -554,6 +559,7 @@ class Run:
     sdk: str
     outcomes: list[Outcome]
     build_error: str | None = None
+    init_notifications: list[Any] = field(default_factory=list)  # sent while the client was built
 
 
 def run_script(factory: SdkFactory, script: Script) -> Run:
@@ -563,6 +569,7 @@ def run_script(factory: SdkFactory, script: Script) -> Run:
         client = factory.build(script, rec)
     except Exception as exc:
         return Run(factory.name, [], f"{type(exc).__name__}: {exc}")
+    init_notifications = list(rec.notifications)
     handles: dict[str, Any] = {}
     seen_uuids: set[str] = set()
     outcomes = []
@@ -573,7 +580,7 @@ def run_script(factory: SdkFactory, script: Script) -> Run:
         close = getattr(client, "close", None)
         if callable(close):
             close()
-    return Run(factory.name, outcomes)
+    return Run(factory.name, outcomes, None, init_notifications)
 
 
 def _run_call(
@@ -732,6 +739,14 @@ def compare(script: Script, a: Run, b: Run) -> list[Mismatch]:
             )
         ]
     out = []
+    if not same(a.init_notifications, b.init_notifications):
+        construct = Call("client", "__init__")
+        diff = first_diff(a.init_notifications, b.init_notifications) or ""
+        out.append(
+            Mismatch(
+                script.seed, -1, construct, "init", diff, a.init_notifications, b.init_notifications, names
+            )
+        )
     for index, (x, y) in enumerate(zip(a.outcomes, b.outcomes, strict=False)):
         for name in FIELDS:
             vx, vy = getattr(x, name), getattr(y, name)

@@ -10,6 +10,9 @@ wrong-typed arguments. Everything is a function of the seed.
 
 from __future__ import annotations
 
+import decimal
+import enum
+import fractions
 import json
 import math
 import random
@@ -43,7 +46,7 @@ __all__ = [
 # users, attributes, event tags
 
 
-def _wrong_typed(rng: random.Random) -> Any:
+def _wrong_typed(rng: random.Random, exotic: bool = False) -> Any:
     return rng.choice(
         [
             None,
@@ -63,7 +66,39 @@ def _wrong_typed(rng: random.Random) -> Any:
             "",
             "😀",
         ]
+        + (EXOTIC if exotic else [])
     )
+
+
+def _exotic() -> list[Any]:
+    """Numbers and strings users pass that are not the builtin types."""
+    return [
+        _Level.HIGH,
+        _Colour.RED,
+        decimal.Decimal("1.5"),
+        fractions.Fraction(1, 3),
+        _Float(2.5),
+        _Str("sub"),
+    ]
+
+
+class _Level(enum.IntEnum):
+    HIGH = 3
+
+
+class _Colour(str, enum.Enum):
+    RED = "red"
+
+
+class _Float(float):
+    pass
+
+
+class _Str(str):
+    pass
+
+
+EXOTIC = _exotic()
 
 
 class _InputGen:
@@ -142,7 +177,7 @@ class _InputGen:
         if roll < 0.8:
             return rng.choice(STRINGS + NUMBERS + [True, False] + SEMVERS[:6])
         if self.knobs.wrong_types:
-            return _wrong_typed(rng)
+            return _wrong_typed(rng, self.knobs.exotic_types)
         return rng.choice(STRINGS)
 
     def attributes(self) -> Any:
@@ -205,7 +240,11 @@ class _InputGen:
                 value_pool += [math.nan, math.inf, "nan", "-inf"]
             tags["value"] = rng.choice(value_pool)
         for _ in range(rng.randrange(0, 3)):
-            key = rng.choice(["category", "ünï", "id", "nested", "flag", ""])
+            key: Any = rng.choice(["category", "ünï", "id", "nested", "flag", ""])
+            if self.knobs.odd_tag_keys and rng.random() < 0.1:
+                key = rng.choice(
+                    [1, 2.5, True, None]
+                )  # json.dumps turns these into "1", "2.5", "true", "null"
             tags[key] = rng.choice(["shoes", 7, 1.5, None, {"a": [1, {"b": "c"}]}, True, "😀"])
         return tags
 
