@@ -19,7 +19,8 @@ def summary_table(summary: DemoSummary) -> Table:
     table.add_column("what", style="bold")
     table.add_column("value", justify="right")
     dropped = ", ".join(f"{k}={v}" for k, v in sorted(summary.dropped.items()) if v) or "0"
-    faults = ", ".join(f"{k}={v}" for k, v in sorted(summary.faults_injected.items()) if v) or "none"
+    fail, reset = summary.faults_injected.get("fail", 0), summary.faults_injected.get("reset", 0)
+    faults = f"{fail:,} failed answers, {reset:,} resets" if fail or reset else "none"
     rows = [
         ("users simulated", f"{summary.users:,}"),
         ("events produced", f"{summary.produced:,}"),
