@@ -77,7 +77,7 @@ _INSERT_DECISION = (
     " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 _EVENT_COLUMNS = "id, uuid, entity_id, key, timestamp, visitor_id, revenue, value, tags, attributes"
-_INDEX_CHUNK = 16  # bodies per indexing transaction: bounds memory, keeps transactions large
+_INDEX_CHUNK = 4  # bodies per indexing transaction and lock hold: bounds memory and ingest stalls
 _DECODER = msgspec.json.Decoder(Batch)
 _ENCODER = msgspec.json.Encoder()
 
@@ -204,43 +204,52 @@ class Store:
             return len(fresh)
 
     def _index_pending(self) -> None:
-        """Turn bodies not yet indexed into rows (lock held, or during construction)."""
+        """Turn every body not yet indexed into rows (lock held, or during construction)."""
+        while self._index_chunk():
+            pass
+
+    def _index_chunk(self) -> bool:
+        """Index up to one chunk of bodies (lock held); False when nothing was left."""
         conn = self._conn
-        while True:
-            chunk = conn.execute(
-                "SELECT id, body, fresh FROM bodies WHERE id > ? ORDER BY id LIMIT ?",
-                (self._indexed, _INDEX_CHUNK),
-            ).fetchall()
-            if not chunk:
-                return
-            conn.execute("BEGIN")
-            try:
-                for body_id, body, mask in chunk:
-                    events, decisions = _rows(body_id, _DECODER.decode(body), mask)
-                    conn.executemany(_INSERT_EVENT, events)
-                    conn.executemany(_INSERT_DECISION, decisions)
-                last = chunk[-1][0]
-                conn.execute("UPDATE meta SET value = ? WHERE name = 'indexed_body'", (last,))
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            self._indexed = last
+        chunk = conn.execute(
+            "SELECT id, body, fresh FROM bodies WHERE id > ? ORDER BY id LIMIT ?",
+            (self._indexed, _INDEX_CHUNK),
+        ).fetchall()
+        if not chunk:
+            return False
+        conn.execute("BEGIN")
+        try:
+            for body_id, body, mask in chunk:
+                events, decisions = _rows(body_id, _DECODER.decode(body), mask)
+                conn.executemany(_INSERT_EVENT, events)
+                conn.executemany(_INSERT_DECISION, decisions)
+            last = chunk[-1][0]
+            conn.execute("UPDATE meta SET value = ? WHERE name = 'indexed_body'", (last,))
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        self._indexed = last
+        return True
 
     def index(self) -> int:
         """Index every stored body now (reads do this themselves); returns the data version.
 
-        The version changes exactly when indexed data changes, so results computed
-        at one version can be reused until it moves.
+        The lock is taken per chunk, so a reader catching up on many bodies delays
+        ingest by one chunk at a time, never by the whole backlog. The version
+        changes exactly when indexed data changes, so results computed at one
+        version can be reused until it moves.
         """
-        with self._lock:
-            self._index_pending()
-            return self._indexed
+        while True:
+            with self._lock:
+                if not self._index_chunk():
+                    return self._indexed
 
     def query(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
         """Run a read-only query on indexed rows, under the store's lock."""
+        self.index()
         with self._lock:
-            self._index_pending()
+            self._index_pending()  # what arrived since: a few bodies at most
             return self._conn.execute(sql, params).fetchall()
 
     def events(self, q: EventQuery) -> list[dict[str, Any]]:
@@ -260,6 +269,7 @@ class Store:
             params += [q.experiment, q.experiment]
         sql = f"SELECT {_EVENT_COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY id LIMIT ?"  # noqa: S608 - fixed clauses; values are bound
         params.append(q.limit)
+        self.index()
         with self._lock:
             self._index_pending()
             rows = self._conn.execute(sql, params).fetchall()
