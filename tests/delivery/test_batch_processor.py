@@ -6,11 +6,16 @@ import threading
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tests.delivery.factories import RecordingDispatcher, ScriptedDispatcher, conversion, impression, uuids_of
 
+from flagstream.delivery import processor as processor_module
+from flagstream.delivery.core import REFUSED, BatchCore
 from flagstream.delivery.processor import BatchEventProcessor
 from flagstream.delivery.result import DeliveryOutcome, DispatchResult
 from flagstream.delivery.retry import RetryPolicy
+from flagstream.delivery.settings import BatchSettings
 from flagstream.events.log_event import LogEvent
 
 FAST_RETRY = RetryPolicy(backoff_base=0.001, backoff_max=0.01, deadline=10.0)
@@ -288,3 +293,50 @@ def test_a_single_event_too_large_for_any_request_is_rejected_with_a_reason(clos
     assert stats.dropped == {"too_large": 1}
     assert stats.delivered == 1
     assert DeliveryOutcome(False, 1, "too_large") in outcomes
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    sizes=st.lists(st.integers(min_value=-1, max_value=1_200), max_size=40),
+    max_events=st.integers(min_value=1, max_value=20),
+    max_bytes=st.integers(min_value=1, max_value=5_000),
+    max_request_bytes=st.integers(min_value=1, max_value=1_000),
+    batch_size=st.integers(min_value=1, max_value=10),
+)
+def test_process_fast_path_admits_exactly_what_the_core_offer_admits(
+    sizes, max_events, max_bytes, max_request_bytes, batch_size
+):
+    options = {
+        "max_queue_events": max_events,
+        "max_queue_bytes": max_bytes,
+        "max_request_bytes": max_request_bytes,
+        "batch_size": batch_size,
+        "flush_interval": 3600.0,
+    }
+    processor = BatchEventProcessor(RecordingDispatcher(), start_on_init=False, **options)
+    processor._running = True  # no workers: nothing leaves the queue
+    reference = BatchCore(BatchSettings(**options))
+    event = conversion()
+    real_estimate = processor_module.estimated_size
+
+    def sized(size):
+        def estimate(_event):
+            if size < 0:
+                raise ValueError("not a user event")
+            return size
+
+        return estimate
+
+    try:
+        for size in sizes:
+            processor_module.estimated_size = sized(size)
+            processor.process(event)
+            if size < 0 or reference.offer(event, size) == REFUSED:
+                reason = "internal_error" if size < 0 else (reference.refusal(size) or "queue_full")
+                reference.refuse(reason)
+        core = processor._core
+        seen = (core.enqueued, core.queued_bytes, dict(core.dropped))
+    finally:
+        processor_module.estimated_size = real_estimate
+        processor.close(timeout=0.1)
+    assert seen == (reference.enqueued, reference.queued_bytes, reference.dropped)

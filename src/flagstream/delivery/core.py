@@ -53,10 +53,7 @@ class BatchCore:
     """Queue, bounds and counters of one batch processor (no I/O; caller holds the lock)."""
 
     __slots__ = (
-        "_batch_size",
-        "_max_bytes",
-        "_max_events",
-        "_max_request_bytes",
+        "batch_size",
         "closing",
         "delivered",
         "dropped",
@@ -68,6 +65,9 @@ class BatchCore:
         "last_error",
         "last_error_at",
         "last_success",
+        "max_bytes",
+        "max_events",
+        "max_request_bytes",
         "queue",
         "queued_bytes",
         "requests",
@@ -78,10 +78,10 @@ class BatchCore:
 
     def __init__(self, settings: BatchSettings) -> None:
         self.settings = settings
-        self._max_events = settings.max_queue_events
-        self._max_bytes = settings.max_queue_bytes
-        self._max_request_bytes = settings.max_request_bytes
-        self._batch_size = settings.batch_size
+        self.max_events = settings.max_queue_events
+        self.max_bytes = settings.max_queue_bytes
+        self.max_request_bytes = settings.max_request_bytes
+        self.batch_size = settings.batch_size
         self.queue: deque[Entry] = deque()
         self.queued_bytes = 0
         self.head_seq = 0
@@ -105,17 +105,17 @@ class BatchCore:
         """Append ``event`` if every bound allows it; the hot path of ``process()``."""
         queue = self.queue
         if (
-            len(queue) < self._max_events
-            and self.queued_bytes + size <= self._max_bytes
-            and size <= self._max_request_bytes
+            len(queue) < self.max_events
+            and self.queued_bytes + size <= self.max_bytes
+            and size <= self.max_request_bytes
             and not self.closing
         ):
             queue.append((event, size))
             self.queued_bytes += size
             self.enqueued += 1
-            if len(queue) == self._batch_size:
+            if len(queue) == self.batch_size:
                 return ACCEPTED_WAKE
-            if self.queued_bytes >= self._max_request_bytes > self.queued_bytes - size:
+            if self.queued_bytes >= self.max_request_bytes > self.queued_bytes - size:
                 return ACCEPTED_WAKE  # large events: a full request's worth of bytes is queued
             return ACCEPTED
         return REFUSED
@@ -124,13 +124,13 @@ class BatchCore:
         """Why an event of ``size`` bytes can never be accepted now, or ``None`` if only room is missing."""
         if self.closing:
             return "closed"
-        if size > self._max_request_bytes or size > self._max_bytes:
+        if size > self.max_request_bytes or size > self.max_bytes:
             return "too_large"
         return None
 
     def has_room(self, size: int) -> bool:
         """Whether an event of ``size`` bytes fits under both bounds."""
-        return len(self.queue) < self._max_events and self.queued_bytes + size <= self._max_bytes
+        return len(self.queue) < self.max_events and self.queued_bytes + size <= self.max_bytes
 
     def refuse(self, reason: str, count: int = 1) -> None:
         """Count events refused at ``process()`` (reported later by a worker)."""
@@ -165,7 +165,7 @@ class BatchCore:
             return False
         if self.closing or self.head_seq < self.flush_target:
             return True
-        if len(queue) >= self._batch_size or self.queued_bytes >= self._max_request_bytes:
+        if len(queue) >= self.batch_size or self.queued_bytes >= self.max_request_bytes:
             return True
         # The event's own creation time stands in for its enqueue time: no clock read on the hot path.
         return now - queue[0][0].timestamp / 1000.0 >= self.settings.flush_interval
@@ -183,10 +183,10 @@ class BatchCore:
         if not self.due(now):
             return None
         queue = self.queue
-        limit = self._max_request_bytes
+        limit = self.max_request_bytes
         entries: list[Entry] = []
         nbytes = 0
-        count = self._batch_size
+        count = self.batch_size
         while queue and len(entries) < count:
             size = queue[0][1]
             if entries and nbytes + size > limit:
