@@ -389,6 +389,8 @@ class _DatafileGen:
         rng = self.rng
         eid = self.ids.numeric() if self.chance(0.97) else self.ids.opaque("exp-")
         n_var = 1 if rollout_rule and self.chance(0.8) else rng.randrange(1, 5)
+        if not rollout_rule and not feature and self.chance(0.03):
+            n_var = 0  # an A/B experiment with no variations yet
         variations = [self.variation(variables, feature) for _ in range(n_var)]
         exp: dict[str, Any] = {
             "id": eid,
@@ -402,7 +404,7 @@ class _DatafileGen:
         if self.chance(0.05):
             exp["layerId"] = ""  # campaign_id falls back to the experiment id
         self.targeting(exp)
-        if not rollout_rule and self.chance(0.4):
+        if not rollout_rule and variations and self.chance(0.4):
             users = [f"user_{rng.randrange(40)}", "whitelisted", "", "ユーザー"]
             for user in rng.sample(users, rng.randrange(1, 3)):
                 exp["forcedVariations"][user] = rng.choice(variations)["key"]

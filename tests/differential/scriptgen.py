@@ -343,6 +343,10 @@ class _ScriptGen:
             for r in ro["experiments"]:
                 self.variation_keys[r["key"]] = [v["key"] for v in r["variations"]]
         self.flag_keys = _flag_keys(datafile)
+        self.holdout_keys = [
+            h["key"] for h in datafile.get("holdouts", []) + datafile.get("localHoldouts", [])
+        ]
+        self.rule_ids = [r["id"] for ro in datafile.get("rollouts", []) for r in ro["experiments"]]
         self.event_keys = [e["key"] for e in datafile.get("events", [])]
         self.variables = {
             f["key"]: [(v["key"], v["type"], v.get("subType")) for v in f["variables"]]
@@ -371,6 +375,8 @@ class _ScriptGen:
 
     def experiment_key(self) -> Any:
         pool = self.exp_keys + (self.rule_keys if self.rng.random() < 0.2 else [])
+        if self.holdout_keys and self.rng.random() < 0.03:
+            pool = self.holdout_keys  # holdouts are not experiments: optimizely-sdk does not find them
         return self.pick(pool, "no_such_experiment")
 
     def client_call(self) -> Call:
@@ -510,6 +516,10 @@ class _ScriptGen:
         profiles: dict[str, Any] = {}
         for user in rng.sample(self.inputs.user_ids, min(6, len(self.inputs.user_ids))):
             bucket_map: dict[str, Any] = {}
+            if self.rule_ids and rng.random() < 0.2:
+                # a stored decision for a rollout rule: optimizely-sdk never consults profiles for rollouts
+                rule = rng.choice(self.rule_ids)
+                bucket_map[rule] = {"variation_id": rng.choice(["no_such_variation", rule])}
             for exp in rng.sample(exps, min(len(exps), rng.randrange(0, 3))):
                 roll = rng.random()
                 if roll < 0.7 and exp["variations"]:
