@@ -501,7 +501,7 @@ class _DatafileGen:
         if self.chance(0.25):
             holdout["excludeTargetedDeliveries"] = True
         if local:
-            if not (self.knobs.local_holdout_without_rules and self.chance(0.15)):
+            if not (self.knobs.local_holdout_without_rules and self.chance(0.25)):
                 pool = [*self.all_rule_ids, "123"]
                 holdout["includedRules"] = rng.sample(pool, min(len(pool), rng.randrange(1, 4)))
         elif self.chance(0.1):

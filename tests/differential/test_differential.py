@@ -412,7 +412,7 @@ REQUIRED_FEATURES = {
 
 def test_generated_datafiles_cover_every_feature_of_issue_2() -> None:
     seen: collections.Counter[str] = collections.Counter()
-    for seed in range(SEED, SEED + N_SCRIPTS):
+    for seed in range(SEED, SEED + max(N_SCRIPTS, 150)):  # generating alone is cheap
         seen.update(_features(gen.generate_datafile(seed)))
     missing = REQUIRED_FEATURES - set(seen)
     assert not missing, sorted(missing)
