@@ -27,6 +27,8 @@ __all__ = ["DATAFILE_NAME", "Demo", "DemoOptions", "DemoSummary", "demo_datafile
 
 DATAFILE_NAME = "demo_shop_datafile.json"
 
+_MIN_REQUESTS_PER_PHASE = 3
+
 # Drops counted at process() time: those events never entered the queue but were produced.
 _REFUSED = ("queue_full", "block_timeout", "too_large", "closed")
 
@@ -37,7 +39,8 @@ def demo_datafile() -> str:
 
 
 def fault_phases(seed: int) -> list[tuple[float, FaultConfig]]:
-    """``--faults``: 500s, then 429s with Retry-After, then only latency (from a share of users on).
+    """``--faults``: 500s, then 429s with Retry-After, then only latency (from a share of users on,
+    each phase lasting at least a few requests).
 
     With the default seed the very first request fails, so even a tiny run shows a retry.
     """
@@ -128,14 +131,20 @@ class Demo:
 
         options = self.options
         phases = fault_phases(options.seed)[1:] if options.faults else []
+        phase_start = 0
         rng = random.Random(options.seed)
         client = Optimizely(demo_datafile(), event_endpoint=self.collector.events_url)
         stats_of = getattr(client.event_processor, "stats", None)
         start = time.perf_counter()
         try:
             for index in range(options.users):
-                while phases and index >= phases[0][0] * options.users:
-                    self.collector.set_faults(phases.pop(0)[1])
+                if phases and index >= phases[0][0] * options.users:
+                    # A phase ends only after it has answered a few requests, so every
+                    # phase shows even in a small run on a busy machine.
+                    served = len(self.collector.request_log())
+                    if served - phase_start >= _MIN_REQUESTS_PER_PHASE:
+                        self.collector.set_faults(phases.pop(0)[1])
+                        phase_start = served
                 shopper = make_shopper(index, rng)
                 user = client.create_user_context(shopper.user_id, dict(shopper.attributes))
                 if user is None:  # only for an invalid user id or datafile; the bundled one is valid
