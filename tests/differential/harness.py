@@ -189,6 +189,7 @@ class _InterimForwarder:
 
 
 def _register_listeners(center: Any, types: Any, rec: Recorder) -> None:
+    # ACTIVATE and TRACK hand listeners the log event as a dict (optimizely-sdk: LogEvent.__dict__)
     def on_activate(experiment: Any, user_id: Any, attributes: Any, variation: Any, event: Any) -> None:
         rec.notifications.append(
             [
@@ -197,13 +198,22 @@ def _register_listeners(center: Any, types: Any, rec: Recorder) -> None:
                 user_id,
                 to_data(attributes),
                 entity_data(variation),
+                type(event).__name__,
                 log_event_data(event),
             ]
         )
 
     def on_track(event_key: Any, user_id: Any, attributes: Any, event_tags: Any, event: Any) -> None:
         rec.notifications.append(
-            ["TRACK", event_key, user_id, to_data(attributes), to_data(event_tags), log_event_data(event)]
+            [
+                "TRACK",
+                event_key,
+                user_id,
+                to_data(attributes),
+                to_data(event_tags),
+                type(event).__name__,
+                log_event_data(event),
+            ]
         )
 
     def on_decision(kind: Any, user_id: Any, attributes: Any, decision_info: Any) -> None:
