@@ -310,6 +310,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # -- wiring -------------------------------------------------------------------------------------
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 def _port(text: str) -> int:
     value = int(text)
     if not 0 <= value <= 65535:
@@ -323,7 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("demo", help="simulate a shop end to end against a local collector")
-    p.add_argument("--users", type=int, default=20_000, help="shoppers to simulate (default 20000)")
+    p.add_argument("--users", type=_positive, default=20_000, help="shoppers to simulate (default 20000)")
     p.add_argument("--faults", action="store_true", help="make the collector answer 500s, 429s and slowly")
     p.add_argument("--keep", action="store_true", help="keep the collector running after the summary")
     p.add_argument("--seed", type=int, default=7, help="random seed of the simulation")
