@@ -56,3 +56,24 @@ def test_token_does_not_guard_event_ingest() -> None:
 
 def test_unknown_path_is_a_404(collector: Collector) -> None:
     assert get(collector, "/nope")[0] == 404
+
+
+def test_head_answers_like_get_without_a_body(collector: Collector) -> None:
+    import http.client
+
+    conn = http.client.HTTPConnection(collector.host, collector.port, timeout=10)
+    try:
+        conn.request("HEAD", "/healthz")
+        resp = conn.getresponse()
+        assert resp.status == 200
+        assert int(resp.headers["Content-Length"]) > 0
+        assert resp.read() == b""
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("query", ["after=x", "after=-1", "limit=1001", "limit=abc"])
+def test_bad_query_values_are_a_400(collector: Collector, query: str) -> None:
+    status, _, body = get(collector, f"/api/events?{query}")
+    assert status == 400
+    assert query.split("=")[0].encode() in body
