@@ -103,7 +103,14 @@ def test_stop_interrupts_a_latency_wait() -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"fail_rate": 1.5}, {"reset_rate": -0.1}, {"status": 99}, {"latency": -1}, {"retry_after": -2}],
+    [
+        {"fail_rate": 1.5},
+        {"reset_rate": -0.1},
+        {"status": 99},
+        {"status": 101},
+        {"latency": -1},
+        {"retry_after": -2},
+    ],
 )
 def test_fault_config_rejects_impossible_values(kwargs: dict[str, float]) -> None:
     with pytest.raises(ConfigurationError):

@@ -45,8 +45,8 @@ class FaultConfig:
             rate = getattr(self, name)
             if not 0.0 <= rate <= 1.0:
                 raise ConfigurationError(f"{name} must be between 0 and 1, got {rate!r}")
-        if not 100 <= self.status <= 599:
-            raise ConfigurationError(f"status must be an HTTP status code, got {self.status!r}")
+        if not 200 <= self.status <= 599:  # a 1xx is not a final answer
+            raise ConfigurationError(f"status must be an HTTP status code 200-599, got {self.status!r}")
         if self.latency < 0:
             raise ConfigurationError(f"latency must be >= 0, got {self.latency!r}")
         if self.retry_after is not None and self.retry_after < 0:
