@@ -340,3 +340,26 @@ def test_process_fast_path_admits_exactly_what_the_core_offer_admits(
         processor_module.estimated_size = real_estimate
         processor.close(timeout=0.1)
     assert seen == (reference.enqueued, reference.queued_bytes, reference.dropped)
+
+
+def test_concurrent_producers_are_counted_exactly(closing):
+    gate = threading.Event()
+    dispatcher = RecordingDispatcher(gate=gate)
+    processor = closing(dispatcher, batch_size=50, max_queue_events=3_000, max_in_flight=2)
+    start = threading.Barrier(4)
+
+    def produce():
+        start.wait(5)
+        for _ in range(5_000):
+            processor.process(conversion())
+
+    threads = [threading.Thread(target=produce) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    gate.set()
+    assert processor.flush(timeout=20).completed
+    stats = processor.stats()
+    assert stats.enqueued + stats.dropped["queue_full"] == 20_000
+    assert stats.delivered == stats.enqueued == len(dispatcher.uuids) == len(set(dispatcher.uuids))
