@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -128,3 +129,24 @@ def test_the_client_delivers_a_50000_call_burst_with_default_settings():
         assert (delivered, dropped) == (50_000, 0)
         assert collector.wait_for_events(50_000, timeout=10)
         assert collector.duplicate_count() == 0
+
+
+def test_exit_is_bounded_by_the_exit_budget_when_the_server_never_answers():
+    from tests.servers.raw import RawServer
+
+    with RawServer("hung") as server:
+        start = time.monotonic()
+        done = run_python(
+            f"""
+            from flagstream.delivery.processor import BatchEventProcessor
+            from tests.delivery.factories import context, conversion
+            processor = BatchEventProcessor(exit_budget=1.0)
+            ctx = context({server.url!r})
+            for _ in range(1_000):
+                processor.process(conversion(ctx))
+            """
+        )
+        elapsed = time.monotonic() - start
+        assert done.returncode == 0, done.stderr
+        assert server.got_request.is_set()
+    assert elapsed < 1.0 + 3.0  # the budget plus interpreter start-up on a loaded machine

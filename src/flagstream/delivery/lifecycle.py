@@ -1,7 +1,8 @@
 """Process lifecycle hooks shared by every live processor: interpreter exit and fork.
 
 * At exit (``atexit``), each processor that was not closed drains within its
-  exit budget, so a script that never calls ``close()`` still delivers. atexit
+  exit budget (counted from the hook's start, so several processors share the
+  time), so a script that never calls ``close()`` still delivers. atexit
   runs after non-daemon threads are joined but while our daemon workers still
   run, so they can finish the work.
 * After ``os.fork()`` the child inherits the parent's memory but none of its
@@ -14,6 +15,7 @@ from __future__ import annotations
 import atexit
 import os
 import threading
+import time
 import weakref
 from typing import Protocol
 
@@ -23,7 +25,7 @@ __all__ = ["Lifecycle", "register", "unregister"]
 class Lifecycle(Protocol):
     """What the hooks call on a registered processor."""
 
-    def _drain_at_exit(self) -> None: ...
+    def _drain_at_exit(self, started: float) -> None: ...
 
     def _reset_after_fork(self) -> None: ...
 
@@ -50,9 +52,12 @@ def _snapshot() -> list[Lifecycle]:
 
 
 def _drain_all_at_exit() -> None:
+    # One clock for all: each processor gets its exit budget counted from the hook's start, so
+    # several processors drain within the largest budget, not the sum of them.
+    started = time.monotonic()
     for processor in _snapshot():
         try:
-            processor._drain_at_exit()
+            processor._drain_at_exit(started)
         except Exception:  # noqa: S112 - one broken processor must not stop the others
             continue
 

@@ -385,9 +385,9 @@ class BatchEventProcessor(DriverBase):
 
     # -- lifecycle hooks (see flagstream.delivery.lifecycle) ---------------------------
 
-    def _drain_at_exit(self) -> None:
+    def _drain_at_exit(self, started: float) -> None:
         if not self._closed and self._pid == os.getpid():
-            self.close(self.settings.exit_budget)
+            self.close(max(0.0, started + self.settings.exit_budget - time.monotonic()))
 
     def _reset_after_fork(self) -> None:
         # The child owns none of the parent's threads or queued events: start clean.
