@@ -134,3 +134,12 @@ def test_collector_binds_ipv6_loopback() -> None:
         assert post(collector, body_of([impression("v6")]))[0] == 204
     finally:
         collector.stop()
+
+
+def test_a_stopped_collector_cannot_start_again() -> None:
+    from flagstream.errors import FlagstreamError
+
+    collector = Collector().start()
+    assert collector.stop()
+    with pytest.raises(FlagstreamError):
+        collector.start()

@@ -22,7 +22,7 @@ from typing import Any
 from flagstream.collector.faults import FaultConfig
 from flagstream.collector.handler import EVENTS_PATH, CollectorHandler
 from flagstream.collector.state import CollectorState, RequestRecord
-from flagstream.errors import ConfigurationError
+from flagstream.errors import ConfigurationError, FlagstreamError
 
 __all__ = ["Collector", "CollectorHTTPServer"]
 
@@ -104,11 +104,18 @@ class Collector:
         self._state = CollectorState(db, faults or FaultConfig(), token, keep_raw_bodies)
         self._server: CollectorHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._stopped = False
+        self._port = port
 
     # -- lifecycle --------------------------------------------------------------------------------
 
     def start(self) -> Collector:
-        """Bind and serve in a background thread; returns once the port is listening."""
+        """Bind and serve in a background thread; returns once the port is listening.
+
+        A collector runs once: after :meth:`stop` (its database is closed) make a new one.
+        """
+        if self._stopped:
+            raise FlagstreamError("a stopped Collector cannot be started again; make a new one")
         if self._server is not None:
             return self
         try:
@@ -116,6 +123,7 @@ class Collector:
         except BaseException:
             self._state.close()
             raise
+        self._port = int(self._server.server_address[1])
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -128,6 +136,7 @@ class Collector:
     def stop(self, timeout: float = 5.0) -> bool:
         """Stop serving, close connections and the database; True when every thread ended in time."""
         server, self._server = self._server, None
+        self._stopped = True
         if server is None:
             self._state.close()
             return True
@@ -161,10 +170,8 @@ class Collector:
 
     @property
     def port(self) -> int:
-        """The port it listens on (the chosen one when started with ``port=0``)."""
-        if self._server is None:
-            return self._requested_port
-        return int(self._server.server_address[1])
+        """The port it listens on (the chosen one when started with ``port=0``; kept after stop)."""
+        return self._port
 
     @property
     def url(self) -> str:
