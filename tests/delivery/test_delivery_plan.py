@@ -128,3 +128,11 @@ def test_a_server_that_refuses_everything_gets_a_bounded_number_of_bisection_req
     assert sum(s.events for s in settles) == 500
     assert all(s.reason == "rejected" for s in settles)
     assert sum(len(s.dead) for s in settles) == 500
+
+
+def test_the_settled_result_counts_every_attempt():
+    answers = iter(
+        [DispatchResult.from_status(503), DispatchResult.from_status(503), DispatchResult.success(204)]
+    )
+    _, settles = run([conversion()], lambda le: next(answers))
+    assert settles[-1].result.attempts == 3

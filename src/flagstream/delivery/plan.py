@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from flagstream.delivery.result import DispatchResult, Verdict
 from flagstream.delivery.retry import RetryPolicy
@@ -143,6 +143,7 @@ def _deliver(events: Sequence[UserEvent], run: _Run, policy: RetryPolicy) -> Pla
         result = yield Send(log_event, run.deadline, policy.attempts + 1, len(events))
         assert isinstance(result, DispatchResult)
         policy = policy.increment(result)
+        result = replace(result, attempts=policy.attempts)  # the outcome reports all attempts made
         verdict = result.verdict
         if verdict is Verdict.DELIVERED:
             yield Settle(len(events), True, None, result)
