@@ -27,18 +27,17 @@ def _reseed() -> None:
 
 os.register_at_fork(after_in_child=_reseed)
 
-_VERSION_MASK = ~(0xF << 76) & ((1 << 128) - 1)
-_VARIANT_MASK = ~(0x3 << 62) & ((1 << 128) - 1)
-_VERSION_4 = 0x4 << 76
-_VARIANT_RFC = 0x2 << 62
+# Version 4 and the RFC 4122 variant, set on the random bits when formatting.
+_MASK = ((1 << 128) - 1) & ~(0xF << 76) & ~(0x3 << 62)
+_VERSION_AND_VARIANT = (0x4 << 76) | (0x2 << 62)
 
 
 def format_uuid(bits: int | str) -> str:
     """The canonical version-4 UUID text for 128 random ``bits`` (a string passes through)."""
     if isinstance(bits, str):
         return bits
-    n = (bits & _VERSION_MASK & _VARIANT_MASK) | _VERSION_4 | _VARIANT_RFC
-    h = f"{n:032x}"
+    # int.to_bytes().hex() is twice as fast as formatting a 128-bit int with "032x".
+    h = ((bits & _MASK) | _VERSION_AND_VARIANT).to_bytes(16, "big").hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 

@@ -2,15 +2,23 @@
 
 It carries the same attributes as optimizely-sdk's ``LogEvent`` (``url``,
 ``http_verb``, ``params``, ``headers``), so a dispatcher written for either SDK
-works with both. ``body`` holds the JSON serialization of ``params``, made once
-at construction: those exact bytes are what flagstream sends, retries, spools
-and forwards, whatever happens to the ``params`` dict afterwards.
+works with both. ``body`` holds the JSON bytes: those exact bytes are what
+flagstream sends, retries, spools and forwards, whatever happens to the
+``params`` dict afterwards.
+
+flagstream's payload factory writes ``body`` directly (building the nested
+``params`` dicts first would double the delivery worker's cost per event);
+``params`` is then parsed from ``body`` the first time someone reads it, such
+as a user's dispatcher or a LOG_EVENT listener.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+import re
 from typing import Any
+
+import orjson
 
 from flagstream import _json
 
@@ -21,26 +29,59 @@ EVENT_ENDPOINTS = {
     "EU": "https://eu.logx.optimizely.com/v1/events",
 }
 JSON_HEADERS = {"Content-Type": "application/json"}
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
 
 
-@dataclass(frozen=True, slots=True, eq=False)
 class LogEvent:
     """An Event API request: where to send it and the payload.
+
+    Give ``params`` (serialized once, now) or ``body`` (parsed into ``params`` when read).
 
     >>> event = LogEvent("https://logx.optimizely.com/v1/events", {"account_id": "1"})
     >>> event.http_verb, event.body
     ('POST', b'{"account_id":"1"}')
+    >>> LogEvent("https://logx.optimizely.com/v1/events", body=b'{"account_id":"1"}').params
+    {'account_id': '1'}
     """
 
-    url: str
-    params: dict[str, Any]
-    http_verb: str = "POST"
-    headers: dict[str, str] = field(default_factory=lambda: dict(JSON_HEADERS))
-    body: bytes = field(default=b"", repr=False)
+    __slots__ = ("_params", "body", "headers", "http_verb", "url")
 
-    def __post_init__(self) -> None:
-        if not self.body:
-            object.__setattr__(self, "body", _json.dumps(self.params))
+    url: str
+    http_verb: str
+    headers: dict[str, str]
+    body: bytes
+    _params: dict[str, Any] | None
+
+    def __init__(
+        self,
+        url: str,
+        params: dict[str, Any] | None = None,
+        http_verb: str = "POST",
+        headers: dict[str, str] | None = None,
+        body: bytes = b"",
+    ) -> None:
+        if params is None and not body:
+            raise ValueError("LogEvent needs params or body")
+        setter = object.__setattr__
+        setter(self, "url", url)
+        setter(self, "http_verb", http_verb)
+        setter(self, "headers", dict(JSON_HEADERS) if headers is None else headers)
+        setter(self, "_params", params)
+        setter(self, "body", body or _json.dumps(params))
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The payload as a dict (parsed from ``body`` on first use when built from bytes)."""
+        params = self._params
+        if params is None:
+            body = self.body
+            # orjson reads integers beyond 64 bits as floats; the stdlib reads them exactly.
+            params = json.loads(body) if _LONG_DIGITS.search(body) else orjson.loads(body)
+            object.__setattr__(self, "_params", params)
+        return params
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"LogEvent is immutable; cannot set {name!r}")
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, LogEvent):
@@ -54,6 +95,9 @@ class LogEvent:
 
     def __hash__(self) -> int:
         return hash((self.url, self.http_verb, self.body))
+
+    def __repr__(self) -> str:
+        return f"LogEvent(url={self.url!r}, http_verb={self.http_verb!r}, body=<{len(self.body)} bytes>)"
 
 
 def body_of(log_event: Any) -> bytes:
