@@ -91,8 +91,8 @@ def test_body_that_is_not_an_object_is_rejected(collector: Collector) -> None:
 
 def test_valid_payload_passes_both_validators() -> None:
     check_batch(VALID)
-    _, keys = decode_batch(_json.dumps(VALID))
-    assert len(keys) == 3
+    decoded = decode_batch(_json.dumps(VALID))
+    assert decoded.n_events == len(decoded.keys) == 3
 
 
 json_leaves = st.one_of(

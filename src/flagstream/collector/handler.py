@@ -207,20 +207,20 @@ class CollectorHandler(BaseHTTPRequestHandler):
             self._send_json(415, {"error": f"Content-Type: expected application/json, got {content_type!r}"})
             return
         try:
-            _, keys = decode_batch(body)
+            decoded = decode_batch(body)
         except PayloadError as err:
             state.record_payload_error()
             state.record(400, 0, wire_bytes)
             self._send_json(400, {"error": str(err), "path": err.path})
             return
-        state.store_batch(body, keys)
-        state.record(204, len(keys), wire_bytes)
+        state.store_batch(body, decoded)
+        state.record(204, decoded.n_events, wire_bytes)
         self._send(204, b"", "")
 
     def _inject(self, outcome: FaultOutcome, faults: FaultConfig, body: bytes, wire_bytes: int) -> None:
         state = self.server.state
         try:
-            n_events = len(decode_batch(body)[1])
+            n_events = decode_batch(body).n_events
         except PayloadError:
             n_events = 0
         if outcome is FaultOutcome.RESET:

@@ -9,7 +9,7 @@ parsed JSON to name the first bad field in the collector's own words.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 import msgspec
 
@@ -115,8 +115,21 @@ def _explain(body: bytes, fallback: str) -> PayloadError:
     return PayloadError("body", fallback)  # the schemas disagree; say what msgspec said
 
 
-def decode_batch(body: bytes) -> tuple[Batch, list[EventKey]]:
-    """Decode and validate one body; return it with its events' keys, or raise :class:`PayloadError`."""
+class DecodedBatch(NamedTuple):
+    """A validated body: the batch, the set of its events' keys, and how many events it holds."""
+
+    batch: Batch
+    keys: set[EventKey]
+    n_events: int
+
+
+def event_keys(batch: Batch) -> list[EventKey]:
+    """The keys of ``batch``'s events in body order, repeats included."""
+    return [(e.uuid, e.entity_id, e.timestamp) for v in batch.visitors for s in v.snapshots for e in s.events]
+
+
+def decode_batch(body: bytes) -> DecodedBatch:
+    """Decode and validate one body, or raise :class:`PayloadError` naming the first bad field."""
     try:
         batch = _DECODER.decode(body)
     except msgspec.ValidationError as exc:
@@ -125,10 +138,6 @@ def decode_batch(body: bytes) -> tuple[Batch, list[EventKey]]:
         raise PayloadError("body", f"invalid JSON ({exc})") from None
     except UnicodeDecodeError as exc:
         raise PayloadError("body", f"invalid JSON: not UTF-8 ({exc.reason} at byte {exc.start})") from None
-    keys = [
-        (event.uuid, event.entity_id, event.timestamp)
-        for visitor in batch.visitors
-        for snapshot in visitor.snapshots
-        for event in snapshot.events
-    ]
-    return batch, keys
+    events = [e for v in batch.visitors for s in v.snapshots for e in s.events]
+    # A set: the store's new-event check is then one C-level set difference.
+    return DecodedBatch(batch, {(e.uuid, e.entity_id, e.timestamp) for e in events}, len(events))

@@ -12,7 +12,7 @@ from collections import Counter, deque
 
 from flagstream.collector.faults import FaultConfig, FaultInjector
 from flagstream.collector.results import ExperimentResult, compute_results
-from flagstream.collector.schema import EventKey
+from flagstream.collector.schema import DecodedBatch
 from flagstream.collector.storage import Store
 
 __all__ = ["REQUEST_LOG_LIMIT", "CollectorState", "RequestRecord"]
@@ -70,9 +70,9 @@ class CollectorState:
         with self._lock:
             self.payload_errors += 1
 
-    def store_batch(self, body: bytes, keys: list[EventKey]) -> int:
+    def store_batch(self, body: bytes, decoded: DecodedBatch) -> int:
         """Store a validated body and wake :meth:`wait_for_events` waiters; returns the new events."""
-        added = self.store.ingest(body, keys)
+        added = self.store.ingest(body, decoded)
         if added:
             with self._stored:
                 self._stored.notify_all()

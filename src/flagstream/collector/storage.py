@@ -23,7 +23,7 @@ from typing import Any
 import msgspec
 
 from flagstream import _json
-from flagstream.collector.schema import Batch, EventKey
+from flagstream.collector.schema import Batch, DecodedBatch, EventKey, event_keys
 from flagstream.errors import ConfigurationError
 
 __all__ = ["EventQuery", "Store"]
@@ -93,13 +93,8 @@ class EventQuery:
     limit: int = 100
 
 
-def _fresh_mask(keys: list[EventKey], fresh: set[EventKey]) -> bytes | None:
-    """None when every event of the body is new (the usual case), else one bit per event.
-
-    Within one body only the first occurrence of a key counts as new.
-    """
-    if len(fresh) == len(keys):
-        return None
+def _fresh_mask(keys: list[EventKey], fresh: set[EventKey]) -> bytes:
+    """One bit per event of the body: set for the new ones (the first occurrence of each key)."""
     mask = bytearray((len(keys) + 7) // 8)
     pending = set(fresh)
     for i, key in enumerate(keys):
@@ -190,17 +185,17 @@ class Store:
         """Events received again and ignored since this store was opened."""
         return self._duplicates
 
-    def ingest(self, body: bytes, keys: list[EventKey]) -> int:
-        """Store a validated body whose events have ``keys``; returns how many were new."""
+    def ingest(self, body: bytes, decoded: DecodedBatch) -> int:
+        """Store a validated body; returns how many of its events were new."""
         with self._lock:
-            known = self._keys
-            fresh = {k for k in keys if k not in known}
-            received = len(keys)
+            fresh = decoded.keys - self._keys
             if fresh:
-                mask = _fresh_mask(keys, fresh)
+                mask = (
+                    None if len(fresh) == decoded.n_events else _fresh_mask(event_keys(decoded.batch), fresh)
+                )
                 self._conn.execute("INSERT INTO bodies (body, fresh) VALUES (?, ?)", (body, mask))
                 self._keys |= fresh
-            self._duplicates += received - len(fresh)
+            self._duplicates += decoded.n_events - len(fresh)
             return len(fresh)
 
     def _index_pending(self) -> None:
