@@ -25,7 +25,19 @@ from flagstream.decide import OptimizelyDecideOption, OptimizelyDecision, Optimi
 from flagstream.decision.options import DecideOption
 from flagstream.decision.results import DecisionSource
 from flagstream.decision.user_profile import UserProfileService
-from flagstream.delivery.processor import BatchEventProcessor
+from flagstream.delivery import (
+    AsyncBatchEventProcessor,
+    AsyncHttpDispatcher,
+    BatchEventProcessor,
+    DeliveryOutcome,
+    DeliveryStats,
+    DispatchResult,
+    FlushReport,
+    ForwardingEventProcessor,
+    HttpDispatcher,
+    RetryPolicy,
+    flushing,
+)
 from flagstream.delivery.protocols import EventDispatcher, EventProcessor
 from flagstream.errors import (
     ConfigurationError,
@@ -39,15 +51,23 @@ from flagstream.optimizely_config import OptimizelyConfig
 from flagstream.user_context import OptimizelyUserContext
 
 __all__ = [
+    "AsyncBatchEventProcessor",
+    "AsyncHttpDispatcher",
     "BatchEventProcessor",
     "ConfigManager",
     "ConfigurationError",
     "DecideOption",
     "DecisionNotificationTypes",
     "DecisionSource",
+    "DeliveryOutcome",
+    "DeliveryStats",
+    "DispatchResult",
     "EventDispatcher",
     "EventProcessor",
     "FlagstreamError",
+    "FlushReport",
+    "ForwardingEventProcessor",
+    "HttpDispatcher",
     "InvalidDatafileError",
     "LogEvent",
     "NotificationCenter",
@@ -60,10 +80,12 @@ __all__ = [
     "OptimizelyUserContext",
     "PollingConfigManager",
     "ProjectConfig",
+    "RetryPolicy",
     "StaticConfigManager",
     "UnsupportedDatafileVersionError",
     "UserProfileService",
     "__version__",
+    "flushing",
     "validate_datafile",
     "validate_datafile_text",
 ]

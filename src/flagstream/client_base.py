@@ -30,8 +30,9 @@ class ErrorMessages:
     INVALID_ATTRIBUTES: Final = "Provided attributes are in an invalid format."
 
 
-# optimizely-sdk's BatchEventProcessor options that have no meaning for flagstream's processor.
-_IGNORED_PROCESSOR_OPTIONS: Final = frozenset({"timeout_interval", "start_on_init", "event_queue"})
+# optimizely-sdk's BatchEventProcessor option that has no meaning for flagstream's processor
+# (its own bounded queue replaces a user-supplied one).
+_IGNORED_PROCESSOR_OPTIONS: Final = frozenset({"event_queue"})
 
 
 def _require(value: object, name: str, methods: tuple[str, ...]) -> None:

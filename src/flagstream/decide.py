@@ -18,6 +18,8 @@ OptimizelyDecideOption = DecideOption
 
 
 class OptimizelyDecisionMessage:
+    """Reasons a decision carries when no decision could be made (optimizely-sdk's texts)."""
+
     SDK_NOT_READY: Final = "Optimizely SDK not configured properly yet."
     FLAG_KEY_INVALID: Final = 'No flag was found for key "{}".'
     VARIABLE_VALUE_INVALID: Final = 'Variable value for key "{}" is invalid or wrong type.'

@@ -32,6 +32,8 @@ class NotificationTypes:
 
 
 class DecisionNotificationTypes:
+    """The ``type`` argument of a DECISION notification: which API made the decision."""
+
     AB_TEST: Final = "ab-test"
     ALL_FEATURE_VARIABLES: Final = "all-feature-variables"
     FEATURE: Final = "feature"

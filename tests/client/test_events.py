@@ -221,3 +221,17 @@ def test_typed_variable_getters_follow_the_forced_variation(client):
     }
     assert client.set_forced_variation("banner_feature_test", "user-1", None)
     assert client.get_forced_variation("banner_feature_test", "user-1") is None
+
+
+def test_a_user_built_batch_processor_reports_to_the_clients_listeners(dispatcher):
+    processor = flagstream.BatchEventProcessor(dispatcher, flush_interval=0.05)
+    client = flagstream.Optimizely(BASIC_DATAFILE, event_processor=processor)
+    seen_requests, outcomes = [], []
+    center = client.notification_center
+    center.add_notification_listener(flagstream.NotificationTypes.LOG_EVENT, seen_requests.append)
+    center.add_notification_listener(flagstream.NotificationTypes.DELIVERY, outcomes.append)
+    client.track("purchase", "user-1")
+    report = client.close(5)
+    assert report.delivered == 1
+    assert [r.body for r in seen_requests] == dispatcher.bodies()
+    assert sum(o.events for o in outcomes if o.delivered) == 1

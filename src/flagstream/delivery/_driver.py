@@ -53,6 +53,19 @@ class DriverBase:
         self._dead_letter = dead_letter
         self._rng = random.Random()
 
+    def attach_listeners(
+        self,
+        on_log_event: Callable[[Any], None] | None,
+        on_outcome: Callable[[DeliveryOutcome], None] | None = None,
+    ) -> None:
+        """Called by the client that uses this processor, so its LOG_EVENT and DELIVERY
+        listeners see this processor's requests and outcomes; callbacks given to the
+        constructor are kept."""
+        if self._on_log_event is None:
+            self._on_log_event = on_log_event
+        if self._on_outcome is None:
+            self._on_outcome = on_outcome
+
     def _refuse_without_blocking(self, core: BatchCore, event: Any, size: int) -> bool:
         """Apply drop_newest / drop_oldest under the lock; False when the caller must block."""
         reason = "internal_error" if size < 0 else core.refusal(size)
