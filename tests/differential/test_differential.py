@@ -234,7 +234,7 @@ def _reuse_uuid(event: Any) -> Any:
     return event
 
 
-def _nan_tag(event: Any) -> Any:
+def _extra_attribute(event: Any) -> Any:
     event.params["visitors"][0]["attributes"].append(
         {"entity_id": "1", "key": "k", "type": "custom", "value": 1}
     )
@@ -248,7 +248,7 @@ def _nan_tag(event: Any) -> Any:
         (_mutant("integer variables as floats", {"get_feature_variable_integer": _int_to_float}), "value"),
         (_mutant("drops $opt_bot_filtering", {}, dispatch=_strip_bot_filtering), "events"),
         (_mutant("reuses one uuid", {}, dispatch=_reuse_uuid), "problems"),
-        (_mutant("adds an attribute after notifying", {}, dispatch=_nan_tag), "events"),
+        (_mutant("adds a visitor attribute", {}, dispatch=_extra_attribute), "events"),
     ],
     ids=lambda x: x.name if isinstance(x, harness.SdkFactory) else x,
 )
