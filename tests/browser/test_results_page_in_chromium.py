@@ -19,6 +19,9 @@ import pytest
 
 from flagstream.demo.run import Demo, DemoOptions
 
+# Installing chromium on a fresh machine (apt-get update + install) can outlast the default timeout.
+pytestmark = pytest.mark.timeout(1200)
+
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT = ROOT / "docs" / "results-page.png"
 FLAGS = (
