@@ -39,6 +39,14 @@ class DecisionAdapter:
     ) -> FeatureDecision:
         return self.service.get_variation_for_feature(config, feature, user)
 
+    def decide_flag(
+        self, config: ProjectConfig, user: DecisionUser, feature: FeatureFlag, options: Sequence[str]
+    ) -> FeatureDecision:
+        """The decision for one flag: :meth:`decide_flags` for a single key, without its bookkeeping."""
+        if user.get_forced_decision_variation_key(feature.key, None) is not None:
+            return self.decide_flags(config, user, (feature.key,), options)[feature.key]
+        return self.service.get_variations_for_feature_list(config, (feature,), user, options)[0]
+
     def decide_flags(
         self, config: ProjectConfig, user: DecisionUser, keys: Sequence[Any], options: Sequence[str]
     ) -> dict[str, FeatureDecision]:

@@ -27,6 +27,7 @@ from flagstream.config.entities import Experiment, Variable, VariableType, Varia
 from flagstream.config.project_config import ProjectConfig
 from flagstream.decide import OptimizelyDecideOption, OptimizelyDecision, OptimizelyDecisionMessage
 from flagstream.decision.results import FeatureDecision
+from flagstream.events.factory import conversion_event
 from flagstream.notifications import DecisionNotificationTypes, NotificationCenter, NotificationTypes
 from flagstream.user_context import OptimizelyUserContext
 
@@ -198,6 +199,20 @@ class Optimizely(_ClientBase):
     ) -> None:
         """Record a conversion of ``event_key`` for the user."""
         try:
+            # The common, valid call takes a straight path; anything unusual (bad input, no
+            # config, unknown event) goes through _track, which logs what optimizely-sdk logs.
+            if (
+                self.is_valid
+                and type(user_id) is str
+                and type(event_key) is str
+                and (attributes is None or type(attributes) is dict)
+                and (event_tags is None or type(event_tags) is dict)
+            ):
+                config = self.config_manager.get_config()
+                event = config.event_key_map.get(event_key) if config is not None else None
+                if event is not None:
+                    self._record_conversion(config, event.id, event_key, user_id, attributes, event_tags)
+                    return
             self._track(event_key, user_id, attributes, event_tags)
         except Exception:
             self._logger.exception('Unexpected error in "track".')
@@ -229,7 +244,20 @@ class Optimizely(_ClientBase):
         if event is None:
             self._logger.info(f'Not tracking user "{user_id}" for event "{event_key}".')
             return
-        user_event = self._events.conversion(config, event.id, event_key, user_id, attributes, event_tags)
+        self._record_conversion(config, event.id, event_key, user_id, attributes, event_tags)
+
+    def _record_conversion(
+        self,
+        config: ProjectConfig,
+        event_id: str,
+        event_key: str,
+        user_id: str,
+        attributes: dict[str, Any] | None,
+        event_tags: dict[str, Any] | None,
+    ) -> None:
+        user_event = conversion_event(
+            config, self._events.context(config), event_id, event_key, user_id, attributes, event_tags
+        )
         self._process(user_event)
         if self._notifications.has_listeners(NotificationTypes.TRACK):
             self._notifications.send_notifications(
@@ -620,7 +648,8 @@ class Optimizely(_ClientBase):
             return OptimizelyDecision(
                 flag_key=key, user_context=user, reasons=[OptimizelyDecisionMessage.SDK_NOT_READY]
             )
-        if config.get_feature_from_key(key) is None:
+        feature = config.feature_key_map.get(key)
+        if feature is None:
             self._logger.error(f"No feature flag was found for key '{key}'.")
             return OptimizelyDecision(
                 flag_key=key,
@@ -631,7 +660,8 @@ class Optimizely(_ClientBase):
         # One decision is always returned, so ENABLED_FLAGS_ONLY does not apply to decide().
         if _ENABLED_FLAGS_ONLY in merged:
             merged = [o for o in merged if o != _ENABLED_FLAGS_ONLY]
-        return self._decide_keys(config, user, [key], merged)[key]
+        flag_decision = self._decisions.decide_flag(config, user, feature, merged)
+        return self._finish_decision(config, user, key, flag_decision, merged, _INCLUDE_REASONS in merged)
 
     def _decide_for_keys(
         self, user: OptimizelyUserContext, keys: list[str], options: list[str] | None

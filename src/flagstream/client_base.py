@@ -15,9 +15,9 @@ from flagstream._logging import SDK_LOGGER, get_logger
 from flagstream.config.project_config import ProjectConfig
 from flagstream.decision.results import DecisionSource as DecisionSources
 from flagstream.errors import ConfigurationError
-from flagstream.events.factory import conversion_event, event_context, impression_event
+from flagstream.events.factory import event_context, impression_event
 from flagstream.events.payload import build_log_event
-from flagstream.events.user_event import ConversionEvent, EventContext, ImpressionEvent, UserEvent
+from flagstream.events.user_event import EventContext, ImpressionEvent, UserEvent
 from flagstream.notifications import NotificationCenter, NotificationTypes
 
 __all__ = ["DecisionSources", "ErrorMessages"]
@@ -85,17 +85,6 @@ class _EventMaker:
             user_id,
             attributes,
         )
-
-    def conversion(
-        self,
-        config: ProjectConfig,
-        event_id: str,
-        event_key: str,
-        user_id: str,
-        attributes: Mapping[str, Any] | None,
-        tags: object,
-    ) -> ConversionEvent:
-        return conversion_event(config, self.context(config), event_id, event_key, user_id, attributes, tags)
 
 
 class _ClientBase:
