@@ -42,20 +42,20 @@ class Knobs:
     dangling_traffic_ids: bool = False  # trafficAllocation entityIds that name no variation
     non_numeric_variation_ids: bool = True  # the payload normalizer nulls these
     unknown_condition_kinds: bool = True  # unknown match types / condition types
-    qualified_conditions: bool = False  # ODP segments ("qualified"): ODP is out of scope
+    qualified_conditions: bool = True  # ODP segments ("qualified"): ODP is out of scope
     invalid_variable_values: bool = True  # "4.5" for an integer, broken JSON, ...
     huge_json_numbers: bool = False  # ints beyond 64 bits, 1e400, NaN inside JSON variable values
-    infinite_numbers: bool = False  # 1e400 as a condition value in the datafile itself
-    lowercase_region: bool = False  # "eu" instead of "EU"
+    infinite_numbers: bool = True  # 1e400 as a condition value in the datafile itself
+    lowercase_region: bool = True  # "eu" instead of "EU"
     local_holdout_without_rules: bool = True  # dropped (with an error) by optimizely-sdk
     # users / calls
     nasty_user_ids: bool = False  # lone surrogates: both SDKs' hashing raises on them
-    broken_profiles: bool = False  # profiles whose bucket map holds non-dicts: optimizely-sdk raises
+    broken_profiles: bool = True  # profiles whose bucket map holds non-dicts: optimizely-sdk raises
     unhashable_keys: bool = False  # lists inside decide_for_keys keys: optimizely-sdk raises
     nan_in_tags: bool = True  # NaN/inf inside event tags (not valid JSON on the wire)
     wrong_types: bool = True  # None / ints / lists where keys and ids belong
-    odd_tag_keys: bool = False  # non-string event tag keys (1, 2.5, True, None)
-    exotic_types: bool = False  # IntEnum, str-Enum, Decimal, Fraction, float/str subclasses as values
+    odd_tag_keys: bool = True  # non-string event tag keys (1, 2.5, True, None)
+    exotic_types: bool = True  # IntEnum, str-Enum, Decimal, Fraction, float/str subclasses as values
 
 
 DEFAULT_KNOBS = Knobs()

@@ -267,15 +267,16 @@ def test_harness_reports_a_planted_difference_with_a_reproduction(
 
 def test_payload_normalization_keeps_uuid_identity_within_a_call() -> None:
     """The ACTIVATE notification's payload and the dispatched one name the same event."""
-    script = scriptgen.generate_script(SEED, 300)
-    run = harness.run_script(harness.OPTIMIZELY, script)
     checked = 0
-    for call, outcome in zip(script.calls, run.outcomes, strict=False):
-        if call.method == "activate" and outcome.events:
-            activate = [n for n in outcome.notifications if n[0] == "ACTIVATE"]
-            assert activate
-            assert activate[0][-1]["params"] == outcome.events[0]["params"]
-            checked += 1
+    for seed in range(SEED, SEED + 8):
+        script = scriptgen.generate_script(seed, 300)
+        run = harness.run_script(harness.OPTIMIZELY, script)
+        for call, outcome in zip(script.calls, run.outcomes, strict=False):
+            if call.method == "activate" and outcome.events:
+                activate = [n for n in outcome.notifications if n[0] == "ACTIVATE"]
+                assert activate
+                assert activate[0][-1]["params"] == outcome.events[0]["params"]
+                checked += 1
     assert checked
 
 
