@@ -31,7 +31,7 @@ def _flagstream():
 
 
 def _optimizely():
-    from optimizely import optimizely  # noqa: PLC0415 (test-only dependency, imported only here)
+    from optimizely import optimizely  # test-only dependency, imported only here
 
     logging.getLogger("optimizely").setLevel(logging.CRITICAL)
     client = optimizely.Optimizely(BASIC_DATAFILE, event_dispatcher=DropDispatcher())
@@ -58,7 +58,9 @@ def main() -> int:
     ours, _ = _flagstream()
     theirs, _ = _optimizely()
     our_ops, their_ops = operations(ours), operations(theirs)
-    results: dict[str, dict[str, list[float]]] = {name: {"flagstream": [], "optimizely": []} for name in our_ops}
+    results: dict[str, dict[str, list[float]]] = {
+        name: {"flagstream": [], "optimizely": []} for name in our_ops
+    }
     for _ in range(args.rounds):
         for name in our_ops:
             results[name]["optimizely"] += sample(their_ops[name], args.calls)
@@ -83,7 +85,14 @@ def main() -> int:
     print(f"flagstream {flagstream.__version__}, optimizely-sdk 5.7.0")
     print(
         table(
-            ["operation", "optimizely p50", "optimizely p99", "flagstream p50", "flagstream p99", "speed-up p50"],
+            [
+                "operation",
+                "optimizely p50",
+                "optimizely p99",
+                "flagstream p50",
+                "flagstream p99",
+                "speed-up p50",
+            ],
             rows,
         )
     )
