@@ -248,6 +248,7 @@ def _build_optimizely(script: Script, rec: Recorder) -> Any:
     processor = ForwardingEventProcessor(rec.dispatcher, logger=rec.logger, notification_center=center)  # type: ignore[arg-type]
     return optimizely.Optimizely(
         datafile=script.datafile_text(),
+        skip_json_validation=script.skip_json_validation,
         event_dispatcher=rec.dispatcher,
         logger=rec.logger,  # type: ignore[arg-type]
         user_profile_service=rec.ups,  # type: ignore[arg-type]
@@ -294,6 +295,7 @@ def _build_flagstream(script: Script, rec: Recorder) -> Any:
         processor = _InterimForwarder(rec.dispatcher)
     client = _flagstream_client_class()(
         datafile=script.datafile_text(),
+        skip_json_validation=script.skip_json_validation,
         event_dispatcher=rec.dispatcher,
         logger=rec.logger,
         user_profile_service=rec.ups,

@@ -300,6 +300,7 @@ class Script:
     profiles: dict[str, Any] | None = None  # user profile service contents; None: no service
     knobs: Knobs = DEFAULT_KNOBS
     raw_datafile: str | None = None  # given instead of ``datafile`` (invalid-datafile scripts)
+    skip_json_validation: bool = False
 
     def with_calls(self, calls: tuple[Call, ...]) -> Script:
         return replace(self, calls=calls)
@@ -595,13 +596,24 @@ INVALID_DATAFILES = {
 }
 
 
-def generate_invalid_script(seed: int, kind: str, n_calls: int = 60, knobs: Knobs = DEFAULT_KNOBS) -> Script:
+def generate_invalid_script(
+    seed: int, kind: str, n_calls: int = 60, knobs: Knobs = DEFAULT_KNOBS, skip_json_validation: bool = False
+) -> Script:
     """A script whose datafile optimizely-sdk rejects (``kind`` names the defect)."""
     df = generate_datafile(seed, version="4", knobs=knobs)
     broken = INVALID_DATAFILES[kind](df)
     raw = broken if isinstance(broken, str) else datafile_json(broken)
     calls, default_options, profiles = _ScriptGen(seed, df, knobs).build(n_calls)
-    return Script(seed, df, tuple(calls), default_options, profiles, knobs, raw_datafile=raw)
+    return Script(
+        seed,
+        df,
+        tuple(calls),
+        default_options,
+        profiles,
+        knobs,
+        raw_datafile=raw,
+        skip_json_validation=skip_json_validation,
+    )
 
 
 def generate_script(

@@ -89,6 +89,9 @@ CANDIDATE_DIFFERENCES: list[tuple[str, Any]] = [
 ]
 
 
+SKIP_VALIDATION_KINDS = ["unsupported version", "truncated JSON", "missing projectId"]
+
+
 def _scripts() -> dict[int, scriptgen.Script]:
     scripts = {
         seed: scriptgen.generate_script(seed, CALLS_PER_SCRIPT) for seed in range(SEED, SEED + N_SCRIPTS)
@@ -97,6 +100,10 @@ def _scripts() -> dict[int, scriptgen.Script]:
     for i, kind in enumerate(sorted(scriptgen.INVALID_DATAFILES)):
         seed = 1_000_000 + SEED + i
         scripts[seed] = scriptgen.generate_invalid_script(seed, kind, n_calls=60)
+    # skip_json_validation: the schema is not consulted, so what loads depends on each parser
+    for i, kind in enumerate(SKIP_VALIDATION_KINDS):
+        seed = 2_000_000 + SEED + i
+        scripts[seed] = scriptgen.generate_invalid_script(seed, kind, n_calls=60, skip_json_validation=True)
     return scripts
 
 
