@@ -155,7 +155,10 @@ def _explain(
             candidates[name] += 1
         else:
             rest.append(m)
-    lines = [f"{len(unexplained)} mismatching fields"]
+    lines = [
+        f"{len(unexplained)} mismatching fields. Each class below is a flagstream bug, unless it is a row of"
+        " docs/compatibility.md whose predicate in KNOWN_DIFFERENCES (test_differential.py) is too narrow."
+    ]
     if candidates:
         lines.append(
             "candidate deliberate differences (awaiting a decision; see test_deliberate_differences.py):"
