@@ -121,3 +121,18 @@ def test_a_json_variable_keeps_an_integer_beyond_64_bits_exact() -> None:
     opt, fs = _run(_user(scriptgen.Call("u0", "decide", ("off_flag",))), datafile=df)
     assert opt.outcomes[1].value["variables"] == {"limits": {"huge": 123456789012345678901234567890}}
     assert harness.same(opt.outcomes[1].value, fs.outcomes[1].value)
+
+
+def test_skipped_validation_with_a_string_end_of_range_decides_where_optimizely_raises() -> None:
+    df = json.loads(json.dumps(DATAFILE))
+    df["rollouts"][0]["experiments"][0]["trafficAllocation"][0]["endOfRange"] = "10000"
+    script = scriptgen.Script(
+        0,
+        df,
+        tuple(_user(scriptgen.Call("u0", "decide", ("off_flag",)))),
+        skip_json_validation=True,  # optimizely-sdk's schema would refuse the file; nothing else checks the type
+    )
+    opt, fs = harness.run_script(harness.OPTIMIZELY, script), harness.run_script(harness.FLAGSTREAM, script)
+    assert opt.outcomes[1].raised == "TypeError"  # '<' between int and str while bucketing
+    assert fs.outcomes[1].raised is None
+    assert fs.outcomes[1].value["variation_key"] is None  # the slice is unusable: no variation
