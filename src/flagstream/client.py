@@ -20,8 +20,7 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import orjson
-
+from flagstream import _json
 from flagstream.client_base import DecisionSources, ErrorMessages, _ClientBase
 from flagstream.config.entities import Experiment, Variable, VariableType, Variation
 from flagstream.config.project_config import ProjectConfig
@@ -883,12 +882,8 @@ def _json_cast(raw: Any) -> Any:
 
 
 def _parse_json(raw: str) -> Any:
-    """A fresh parse of a json variable already known to parse: orjson, or the stdlib where
-    orjson is stricter (NaN, integers beyond 64 bits), so results equal ``json.loads``."""
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return json.loads(raw)
+    """A fresh parse of a json variable already known to parse, equal to ``json.loads``."""
+    return _json.loads_exact(raw)
 
 
 _CASTS: dict[str, Callable[[Any], Any]] = {

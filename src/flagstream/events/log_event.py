@@ -14,11 +14,7 @@ as a user's dispatcher or a LOG_EVENT listener.
 
 from __future__ import annotations
 
-import json
-import re
 from typing import Any
-
-import orjson
 
 from flagstream import _json
 
@@ -29,7 +25,6 @@ EVENT_ENDPOINTS = {
     "EU": "https://eu.logx.optimizely.com/v1/events",
 }
 JSON_HEADERS = {"Content-Type": "application/json"}
-_LONG_DIGITS = re.compile(rb"[0-9]{19}")
 
 
 class LogEvent:
@@ -74,9 +69,7 @@ class LogEvent:
         """The payload as a dict (parsed from ``body`` on first use when built from bytes)."""
         params = self._params
         if params is None:
-            body = self.body
-            # orjson reads integers beyond 64 bits as floats; the stdlib reads them exactly.
-            params = json.loads(body) if _LONG_DIGITS.search(body) else orjson.loads(body)
+            params = _json.loads_exact(self.body)
             object.__setattr__(self, "_params", params)
         return params
 
