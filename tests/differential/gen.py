@@ -44,7 +44,7 @@ class Knobs:
     unknown_condition_kinds: bool = True  # unknown match types / condition types
     qualified_conditions: bool = True  # ODP segments ("qualified"): ODP is out of scope
     invalid_variable_values: bool = True  # "4.5" for an integer, broken JSON, ...
-    huge_json_numbers: bool = False  # ints beyond 64 bits, 1e400, NaN inside JSON variable values
+    huge_json_numbers: bool = True  # ints beyond 64 bits, 1e400, NaN inside JSON variable values
     infinite_numbers: bool = True  # 1e400 as a condition value in the datafile itself
     lowercase_region: bool = True  # "eu" instead of "EU"
     local_holdout_without_rules: bool = True  # dropped (with an error) by optimizely-sdk
