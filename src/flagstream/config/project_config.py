@@ -142,6 +142,7 @@ class ProjectConfig:
     rollout_id_map: Mapping[str, Rollout]
     experiment_feature_map: Mapping[str, tuple[str, ...]]
     flag_variations_map: Mapping[str, tuple[Variation, ...]]
+    flag_variation_id_map: Mapping[str, Mapping[str, Variation]]
     variation_variable_usage_map: Mapping[str, Mapping[str, str]]
     holdouts: tuple[Holdout, ...]
     global_holdouts: tuple[Holdout, ...]
@@ -335,6 +336,9 @@ class ProjectConfig:
             rollout_id_map=rollout_id_map,
             experiment_feature_map=experiment_feature_map,
             flag_variations_map=flag_variations_map,
+            flag_variation_id_map={
+                key: {v.id: v for v in reversed(vs)} for key, vs in flag_variations_map.items()
+            },
             variation_variable_usage_map=usage,
             holdouts=tuple(holdouts),
             global_holdouts=tuple(global_holdouts),

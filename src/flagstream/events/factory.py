@@ -138,10 +138,7 @@ def impression_event(
     resolved: Variation | None = None
     if variation is not None and variation.id:
         if flag_key and rule_type != HOLDOUT_RULE_TYPE:
-            for candidate in config.flag_variations_map.get(flag_key, ()):
-                if candidate.id == variation.id:
-                    resolved = candidate
-                    break
+            resolved = config.flag_variation_id_map.get(flag_key, {}).get(variation.id)
         elif experiment is not None and experiment_id:
             resolved = experiment.variations_by_id.get(variation.id)
     layer_id = experiment.layer_id if isinstance(experiment, Experiment) else ""
