@@ -450,6 +450,8 @@ def decision_data(d: Any) -> tuple[Any, Any]:
         "flag_key": to_data(getattr(d, "flag_key", None)),
         "user_context": None if user is None else user_data(user),
     }
+    as_json = getattr(d, "as_json", None)
+    value["as_json"] = to_data(as_json()) if callable(as_json) else "<no as_json()>"
     return value, to_data(getattr(d, "reasons", None))
 
 

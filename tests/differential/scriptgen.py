@@ -483,8 +483,9 @@ class _ScriptGen:
                 "remove_forced_decision",
                 "remove_all_forced_decisions",
                 "get_user_attributes",
+                "as_json",
             ],
-            weights=[30, 10, 8, 6, 5, 8, 3, 3, 1, 2],
+            weights=[30, 10, 8, 6, 5, 8, 3, 3, 1, 2, 1],
         )[0]
         if kind == "decide":
             return Call(handle, kind, (self.pick(self.flag_keys), _options(rng, self.knobs)))
