@@ -26,7 +26,7 @@ from flagstream.config.entities import Experiment, Variable, VariableType, Varia
 from flagstream.config.project_config import ProjectConfig
 from flagstream.decide import OptimizelyDecideOption, OptimizelyDecision, OptimizelyDecisionMessage
 from flagstream.decision.results import FeatureDecision
-from flagstream.events.factory import conversion_event
+from flagstream.events.factory import conversion_event, impression_event
 from flagstream.notifications import DecisionNotificationTypes, NotificationCenter, NotificationTypes
 from flagstream.user_context import OptimizelyUserContext
 
@@ -861,8 +861,17 @@ class Optimizely(_ClientBase):
         user_id: str,
         attributes: Mapping[str, Any] | None,
     ) -> None:
-        user_event = self._events.impression(
-            config, experiment, variation, flag_key, rule_key, rule_type, enabled, user_id, attributes
+        user_event = impression_event(
+            config,
+            self._events.context(config),
+            experiment,
+            variation,
+            flag_key,
+            rule_key,
+            rule_type,
+            enabled,
+            user_id,
+            attributes,
         )
         self._process(user_event)
         if self._notifications.has_listeners(NotificationTypes.ACTIVATE):

@@ -15,9 +15,9 @@ from flagstream._logging import SDK_LOGGER, get_logger
 from flagstream.config.project_config import ProjectConfig
 from flagstream.decision.results import DecisionSource as DecisionSources
 from flagstream.errors import ConfigurationError
-from flagstream.events.factory import event_context, impression_event
+from flagstream.events.factory import event_context
 from flagstream.events.payload import build_log_event
-from flagstream.events.user_event import EventContext, ImpressionEvent, UserEvent
+from flagstream.events.user_event import EventContext, UserEvent
 from flagstream.notifications import NotificationCenter, NotificationTypes
 
 __all__ = ["DecisionSources", "ErrorMessages"]
@@ -45,7 +45,7 @@ def _require(value: object, name: str, methods: tuple[str, ...]) -> None:
 
 
 class _EventMaker:
-    """Makes user events, reusing one EventContext per config."""
+    """Holds the EventContext of the current config, so events of one config share one object."""
 
     __slots__ = ("_cached", "_endpoint")
 
@@ -60,31 +60,6 @@ class _EventMaker:
         context = event_context(config, self._endpoint)
         self._cached = (config, context)
         return context
-
-    def impression(
-        self,
-        config: ProjectConfig,
-        experiment: Any,
-        variation: Any,
-        flag_key: str,
-        rule_key: str,
-        rule_type: str,
-        enabled: bool,
-        user_id: str,
-        attributes: Mapping[str, Any] | None,
-    ) -> ImpressionEvent:
-        return impression_event(
-            config,
-            self.context(config),
-            experiment,
-            variation,
-            flag_key,
-            rule_key,
-            rule_type,
-            enabled,
-            user_id,
-            attributes,
-        )
 
 
 class _ClientBase:

@@ -45,26 +45,44 @@ def _attributes(attributes: tuple[VisitorAttribute, ...]) -> list[dict[str, Any]
     return [{"entity_id": a.entity_id, "key": a.key, "type": a.type, "value": a.value} for a in attributes]
 
 
+def _context_of(context: EventContext) -> dict[str, Any]:
+    """The request-level fields of the payload."""
+    return {
+        "account_id": context.account_id,
+        "project_id": context.project_id,
+        "revision": context.revision,
+        "client_name": context.client_name,
+        "client_version": context.client_version,
+        "anonymize_ip": context.anonymize_ip,
+        "enrich_decisions": True,
+    }
+
+
+def _decisions_of(event: ImpressionEvent) -> list[dict[str, Any]]:
+    """The ``decisions`` of an impression's snapshot."""
+    m = event.metadata
+    return [
+        {
+            "campaign_id": event.campaign_id,
+            "experiment_id": event.experiment_id,
+            "variation_id": event.variation_id,
+            "metadata": {
+                "flag_key": m.flag_key,
+                "rule_key": m.rule_key,
+                "rule_type": m.rule_type,
+                "variation_key": m.variation_key,
+                "enabled": m.enabled,
+            },
+        }
+    ]
+
+
 def visitor_of(event: UserEvent) -> dict[str, Any]:
     """The ``visitors[]`` entry for one user event."""
     snapshot: dict[str, Any]
     if isinstance(event, ImpressionEvent):
-        m = event.metadata
         snapshot = {
-            "decisions": [
-                {
-                    "campaign_id": event.campaign_id,
-                    "experiment_id": event.experiment_id,
-                    "variation_id": event.variation_id,
-                    "metadata": {
-                        "flag_key": m.flag_key,
-                        "rule_key": m.rule_key,
-                        "rule_type": m.rule_type,
-                        "variation_key": m.variation_key,
-                        "enabled": m.enabled,
-                    },
-                }
-            ],
+            "decisions": _decisions_of(event),
             "events": [
                 {
                     "entity_id": event.campaign_id,
@@ -110,16 +128,7 @@ def _check_context(events: Sequence[UserEvent]) -> EventContext:
 def params_of(events: Sequence[UserEvent]) -> dict[str, Any]:
     """The payload of one request for ``events`` (sharing one context), as dicts."""
     context = _check_context(events)
-    return {
-        "account_id": context.account_id,
-        "project_id": context.project_id,
-        "revision": context.revision,
-        "client_name": context.client_name,
-        "client_version": context.client_version,
-        "anonymize_ip": context.anonymize_ip,
-        "enrich_decisions": True,
-        "visitors": [visitor_of(e) for e in events],
-    }
+    return {**_context_of(context), "visitors": [visitor_of(e) for e in events]}
 
 
 def build_log_event(events: Sequence[UserEvent]) -> LogEvent:
@@ -155,20 +164,7 @@ def _remember(cache: dict[Any, Any], key: object, value: object) -> None:
 def _header(context: EventContext) -> bytes:
     header = _headers.get(context)
     if header is None:
-        header = (
-            _json.dumps(
-                {
-                    "account_id": context.account_id,
-                    "project_id": context.project_id,
-                    "revision": context.revision,
-                    "client_name": context.client_name,
-                    "client_version": context.client_version,
-                    "anonymize_ip": context.anonymize_ip,
-                    "enrich_decisions": True,
-                }
-            )[:-1]
-            + b',"visitors":['
-        )
+        header = _json.dumps(_context_of(context))[:-1] + b',"visitors":['
         _remember(_headers, context, header)
     return header
 
@@ -177,23 +173,7 @@ def _decision(event: ImpressionEvent) -> tuple[bytes, bytes]:
     key = (event.campaign_id, event.experiment_id, event.variation_id, event.metadata)
     cached = _decisions.get(key)
     if cached is None:
-        m = event.metadata
-        decisions = _json.dumps(
-            [
-                {
-                    "campaign_id": event.campaign_id,
-                    "experiment_id": event.experiment_id,
-                    "variation_id": event.variation_id,
-                    "metadata": {
-                        "flag_key": m.flag_key,
-                        "rule_key": m.rule_key,
-                        "rule_type": m.rule_type,
-                        "variation_key": m.variation_key,
-                        "enabled": m.enabled,
-                    },
-                }
-            ]
-        )
+        decisions = _json.dumps(_decisions_of(event))
         cached = (
             b'{"snapshots":[{"decisions":' + decisions + b',"events":[{"entity_id":',
             _dumps(event.campaign_id),
