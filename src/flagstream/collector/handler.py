@@ -21,7 +21,6 @@ from urllib.parse import parse_qs, urlsplit
 from flagstream import _json
 from flagstream._version import __version__
 from flagstream.collector.faults import FaultConfig, FaultOutcome
-from flagstream.collector.schema import decode_batch
 from flagstream.collector.validate import PayloadError
 
 if TYPE_CHECKING:
@@ -207,7 +206,7 @@ class CollectorHandler(BaseHTTPRequestHandler):
             self._send_json(415, {"error": f"Content-Type: expected application/json, got {content_type!r}"})
             return
         try:
-            decoded = decode_batch(body)
+            decoded = state.decode(body)
         except PayloadError as err:
             state.record_payload_error()
             state.record(400, 0, wire_bytes)
@@ -220,7 +219,7 @@ class CollectorHandler(BaseHTTPRequestHandler):
     def _inject(self, outcome: FaultOutcome, faults: FaultConfig, body: bytes, wire_bytes: int) -> None:
         state = self.server.state
         try:
-            n_events = decode_batch(body).n_events
+            n_events = state.decode(body).n_events
         except PayloadError:
             n_events = 0
         if outcome is FaultOutcome.RESET:

@@ -21,10 +21,12 @@ __all__ = [
     "Batch",
     "Decision",
     "DecisionMeta",
+    "DecodedBatch",
     "Event",
     "EventKey",
     "Snapshot",
     "Visitor",
+    "decode",
     "decode_batch",
 ]
 
@@ -116,11 +118,24 @@ def _explain(body: bytes, fallback: str) -> PayloadError:
 
 
 class DecodedBatch(NamedTuple):
-    """A validated body: the batch, the set of its events' keys, and how many events it holds."""
+    """A validated body: its events' keys in body order (repeats included) and as a set.
 
-    batch: Batch
+    The store needs nothing else at ingest: the body itself is what it keeps,
+    and it is decoded again into rows when something reads it.
+    """
+
+    ordered: list[EventKey]
     keys: set[EventKey]
-    n_events: int
+
+    @property
+    def n_events(self) -> int:
+        """How many events the body holds, repeats included."""
+        return len(self.ordered)
+
+    @classmethod
+    def of(cls, ordered: list[EventKey]) -> DecodedBatch:
+        """The decoded batch of these keys (the set is built in C, for the store's set difference)."""
+        return cls(ordered, set(ordered))
 
 
 def event_keys(batch: Batch) -> list[EventKey]:
@@ -128,16 +143,18 @@ def event_keys(batch: Batch) -> list[EventKey]:
     return [(e.uuid, e.entity_id, e.timestamp) for v in batch.visitors for s in v.snapshots for e in s.events]
 
 
-def decode_batch(body: bytes) -> DecodedBatch:
-    """Decode and validate one body, or raise :class:`PayloadError` naming the first bad field."""
+def decode(body: bytes) -> Batch:
+    """Decode and validate one body into a :class:`Batch`, or raise :class:`PayloadError` naming the first bad field."""
     try:
-        batch = _DECODER.decode(body)
+        return _DECODER.decode(body)
     except msgspec.ValidationError as exc:
         raise _explain(body, str(exc)) from None
     except msgspec.DecodeError as exc:
         raise PayloadError("body", f"invalid JSON ({exc})") from None
     except UnicodeDecodeError as exc:
         raise PayloadError("body", f"invalid JSON: not UTF-8 ({exc.reason} at byte {exc.start})") from None
-    events = [e for v in batch.visitors for s in v.snapshots for e in s.events]
-    # A set: the store's new-event check is then one C-level set difference.
-    return DecodedBatch(batch, {(e.uuid, e.entity_id, e.timestamp) for e in events}, len(events))
+
+
+def decode_batch(body: bytes) -> DecodedBatch:
+    """Decode and validate one body, or raise :class:`PayloadError` naming the first bad field."""
+    return DecodedBatch.of(event_keys(decode(body)))

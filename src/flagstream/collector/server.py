@@ -81,6 +81,9 @@ class Collector:
     ``token``, when set, is required as a bearer token on the read APIs and the
     page (``POST /v1/events`` stays open, as the Event API is). ``keep_raw_bodies``
     keeps every decompressed request body for :meth:`raw_bodies`.
+    ``decode_workers=N`` decodes large bodies in N worker processes, started
+    with the collector, so ingest is not limited to one core (answers are the
+    same; see :mod:`flagstream.collector.workers`).
 
     >>> with Collector() as collector:  # doctest: +SKIP
     ...     collector.events_url
@@ -96,9 +99,13 @@ class Collector:
         faults: FaultConfig | None = None,
         token: str | None = None,
         keep_raw_bodies: bool = False,
+        decode_workers: int = 0,
     ) -> None:
         if token is not None and not token:
             raise ConfigurationError("token must be a non-empty string or None")
+        if not 0 <= decode_workers <= 64:
+            raise ConfigurationError(f"decode_workers must be between 0 and 64, got {decode_workers!r}")
+        self._decode_workers = decode_workers
         self._host = host
         self._requested_port = port
         self._state = CollectorState(db, faults or FaultConfig(), token, keep_raw_bodies)
@@ -120,7 +127,11 @@ class Collector:
             return self
         try:
             self._server = CollectorHTTPServer((self._host, self._requested_port), self._state)
+            self._state.start_workers(self._decode_workers)
         except BaseException:
+            if self._server is not None:
+                self._server.server_close()
+                self._server = None
             self._state.close()
             raise
         self._port = int(self._server.server_address[1])
@@ -138,8 +149,7 @@ class Collector:
         server, self._server = self._server, None
         self._stopped = True
         if server is None:
-            self._state.close()
-            return True
+            return self._state.close()
         deadline = time.monotonic() + timeout
         self._state.stopping.set()
         server.shutdown()
@@ -150,8 +160,8 @@ class Collector:
             if thread is not None and thread is not threading.current_thread():
                 thread.join(max(0.0, deadline - time.monotonic()))
                 clean = clean and not thread.is_alive()
-        self._state.close()
-        return clean
+        workers_clean = self._state.close(max(0.0, deadline - time.monotonic()))
+        return clean and workers_clean
 
     def __enter__(self) -> Collector:
         return self.start()
@@ -216,6 +226,11 @@ class Collector:
     def request_log(self) -> list[RequestRecord]:
         """``(status, time.monotonic(), n_events)`` per ``POST /v1/events``; status 0 marks a reset."""
         return self._state.request_log()
+
+    def decode_worker_pids(self) -> list[int]:
+        """Process ids of the decode workers (empty without ``decode_workers``), e.g. to measure their CPU."""
+        workers = self._state.workers
+        return [] if workers is None else workers.pids()
 
     @property
     def state(self) -> CollectorState:

@@ -12,8 +12,9 @@ from collections import Counter, deque
 
 from flagstream.collector.faults import FaultConfig, FaultInjector
 from flagstream.collector.results import ExperimentResult, compute_results
-from flagstream.collector.schema import DecodedBatch
+from flagstream.collector.schema import DecodedBatch, decode_batch
 from flagstream.collector.storage import Store
+from flagstream.collector.workers import DecodeWorkers
 
 __all__ = ["REQUEST_LOG_LIMIT", "CollectorState", "RequestRecord"]
 
@@ -45,6 +46,19 @@ class CollectorState:
         # (data version, results) per experiment filter: the page and /api/results reuse a
         # computation until new events are indexed.
         self.results_cache: dict[str | None, tuple[int, list[ExperimentResult]]] = {}
+        self.workers: DecodeWorkers | None = None
+
+    def start_workers(self, n: int) -> None:
+        """Decode large bodies in ``n`` worker processes from now on (see :mod:`.workers`)."""
+        if n > 0 and self.workers is None:
+            workers = DecodeWorkers(n)
+            workers.start()
+            self.workers = workers
+
+    def decode(self, body: bytes) -> DecodedBatch:
+        """Decode and validate one body, in a worker when there are some; raises ``PayloadError``."""
+        workers = self.workers
+        return decode_batch(body) if workers is None else workers.decode(body)
 
     def record(self, status: int, n_events: int, body_bytes: int = 0) -> None:
         """Count one finished ``POST /v1/events`` request."""
@@ -119,6 +133,10 @@ class CollectorState:
         with self._lock:
             return list(self._bodies)
 
-    def close(self) -> None:
-        """Close the storage (idempotent)."""
+    def close(self, timeout: float = 2.0) -> bool:
+        """Stop the decode workers and close the storage (idempotent); True when the workers ended in time."""
+        clean = True
+        if self.workers is not None:
+            clean = self.workers.close(timeout)
         self.store.close()
+        return clean

@@ -23,7 +23,7 @@ from typing import Any
 import msgspec
 
 from flagstream import _json
-from flagstream.collector.schema import Batch, DecodedBatch, EventKey, event_keys
+from flagstream.collector.schema import Batch, DecodedBatch, EventKey
 from flagstream.errors import ConfigurationError
 
 __all__ = ["EventQuery", "Store"]
@@ -190,9 +190,7 @@ class Store:
         with self._lock:
             fresh = decoded.keys - self._keys
             if fresh:
-                mask = (
-                    None if len(fresh) == decoded.n_events else _fresh_mask(event_keys(decoded.batch), fresh)
-                )
+                mask = None if len(fresh) == decoded.n_events else _fresh_mask(decoded.ordered, fresh)
                 self._conn.execute("INSERT INTO bodies (body, fresh) VALUES (?, ?)", (body, mask))
                 self._keys |= fresh
             self._duplicates += decoded.n_events - len(fresh)
