@@ -6,11 +6,15 @@ flagstream payloads (impressions with a decision and conversions with tags,
 three attributes per visitor), built before the clock starts, every event with
 its own uuid so nothing is de-duplicated away. Each run posts ``--requests``
 bodies of ``--batch`` events over ``--connections`` keep-alive connections;
-the figure is events stored / wall time, median of ``--runs``. The collector's
-own CPU time is reported too (events per CPU-second): on a busy machine the
-wall-clock rate measures the neighbours, the CPU figure measures the collector.
+the figure is events stored / wall time, median of ``--runs``. The collector
+runs with ``decode_workers=2`` (``--decode-workers``; 0 decodes in the request
+threads, the default of ``Collector``), started before the clock. The
+collector's own CPU time, its decode workers' included, is reported too
+(events per CPU-second): on a busy machine the wall-clock rate measures the
+neighbours, the CPU figure measures the collector.
 
-    .venv/bin/python bench/collector_ingest.py [--batch 1000 --requests 60 --connections 2 --runs 5 --db file]
+    .venv/bin/python bench/collector_ingest.py [--batch 1000 --requests 60 --connections 2 --runs 5
+                                                --db file --decode-workers 2]
 """
 
 from __future__ import annotations

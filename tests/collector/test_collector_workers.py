@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 from collections.abc import Callable, Iterator
 
 import psutil
@@ -150,3 +151,27 @@ def test_stop_ends_the_worker_processes() -> None:
 def test_decode_workers_must_be_a_sensible_count() -> None:
     with pytest.raises(ConfigurationError):
         Collector(decode_workers=-1)
+
+
+def test_closing_while_bodies_are_decoded_loses_no_answer() -> None:
+    workers = DecodeWorkers(1)
+    assert workers.start() == 1
+    pids = workers.pids()
+    bodies = [_large_body(f"busy{i}", 1000) for i in range(6)]
+    expected = [decode_batch(b) for b in bodies]
+    got: list[object] = []
+    started = threading.Event()
+
+    def decode_all() -> None:
+        for body in bodies:
+            started.set()
+            got.append(workers.decode(body))
+
+    thread = threading.Thread(target=decode_all)
+    thread.start()
+    assert started.wait(5)
+    assert workers.close(timeout=5)
+    thread.join(10)
+    assert not thread.is_alive()
+    assert got == expected
+    assert not any(psutil.pid_exists(pid) for pid in pids)

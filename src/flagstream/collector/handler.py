@@ -1,8 +1,9 @@
 """HTTP request handling: the Event API endpoint, the read APIs and the page.
 
 Built on the standard library's ``http.server`` with HTTP/1.1 keep-alive and
-one thread per connection (measured: well above 100 000 events/s for batched
-requests on loopback, see ``bench/collector_ingest.py``). Every client mistake,
+one thread per connection. HTTP costs well under 1 µs per event of a batched
+request; decoding the body is what costs, so with ``decode_workers`` it runs in
+other processes (``bench/collector_ingest.py`` measures both). Every client mistake,
 from a malformed request line to a truncated body, is answered with a JSON
 error and never reaches the thread's exception hook.
 """

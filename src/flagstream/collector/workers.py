@@ -18,11 +18,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import multiprocessing
+import os
+import socket
+import subprocess
+import sys
 import threading
 import time
 from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
+from pathlib import Path
 
 import msgspec
 
@@ -34,14 +37,16 @@ _LOG = logging.getLogger("flagstream.collector")
 
 MIN_OFFLOAD_BYTES = 64 * 1024  # below this, the round trip costs more than it saves
 _READY = b"ready"
+_SOCKET_BUFFER = 4 * 1024 * 1024  # the kernel caps it at net.core.wmem_max / rmem_max
 _REPLY_DEADLINE = 30.0  # a worker slower than this is killed and the body decoded in-thread
 _KEYS_ENCODER = msgspec.msgpack.Encoder()
 _KEYS_DECODER = msgspec.msgpack.Decoder(list[tuple[str, str, int]])
 _BATCH_DECODER = msgspec.json.Decoder(Batch)
 
 
-def _serve(conn: Connection) -> None:
-    """A worker process: decode each body received, answer its keys or ``b""`` when not valid."""
+def serve(fd: int) -> None:
+    """A worker process's loop on its end of the socket pair: answer each body's keys, or ``b""``."""
+    conn = Connection(fd)
     conn.send_bytes(_READY)
     while True:
         try:
@@ -58,6 +63,28 @@ def _serve(conn: Connection) -> None:
             return
 
 
+def _spawn() -> tuple[Connection, subprocess.Popen[bytes]]:
+    """One worker: a fresh interpreter (never a fork of this threaded process, never a re-import of
+    ``__main__``) that imports the same flagstream and serves on a socket pair."""
+    ours, theirs = socket.socketpair()
+    for sock in (ours, theirs):  # room for a whole body: one write, no ping-pong on a full buffer
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SOCKET_BUFFER)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _SOCKET_BUFFER)
+    src = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")]))}
+    code = f"from flagstream.collector.workers import serve; serve({theirs.fileno()})"
+    try:
+        proc = subprocess.Popen(  # noqa: S603 - our own interpreter and code
+            [sys.executable, "-c", code], pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, env=env
+        )
+    except BaseException:
+        ours.close()
+        raise
+    finally:
+        theirs.close()
+    return Connection(ours.detach()), proc
+
+
 class DecodeWorkers:
     """A fixed set of decode processes shared by the request threads of one collector."""
 
@@ -65,22 +92,13 @@ class DecodeWorkers:
         self._n = n
         self._lock = threading.Lock()
         self._idle: list[Connection] = []
-        self._procs: dict[Connection, BaseProcess] = {}
+        self._procs: dict[Connection, subprocess.Popen[bytes]] = {}
         self._closed = False
 
     def start(self, timeout: float = 10.0) -> int:
         """Start the processes and wait until they are ready; returns how many are."""
-        ctx = multiprocessing.get_context("spawn")  # never fork a process that runs threads
         deadline = time.monotonic() + timeout
-        pending: list[tuple[Connection, BaseProcess]] = []
-        for i in range(self._n):
-            ours, theirs = ctx.Pipe(duplex=True)
-            proc: BaseProcess = ctx.Process(
-                target=_serve, args=(theirs,), name=f"flagstream-decode-{i}", daemon=True
-            )
-            proc.start()
-            theirs.close()
-            pending.append((ours, proc))
+        pending = [_spawn() for _ in range(self._n)]
         for conn, proc in pending:
             ready = False
             with contextlib.suppress(EOFError, OSError):
@@ -114,45 +132,56 @@ class DecodeWorkers:
             self._drop(conn, exc)
             return decode_batch(body)
         with self._lock:
-            if self._closed:
-                _end(conn, self._procs.pop(conn), 0.0)
-            else:
+            closed = self._closed
+            if not closed:
                 self._idle.append(conn)
+        if closed:  # close() ran while this body was being decoded and ended the worker
+            conn.close()
         return decode_batch(body) if keys is None else DecodedBatch.of(keys)
 
     def _drop(self, conn: Connection, exc: BaseException) -> None:
-        _LOG.warning("collector decode worker failed (%s); decoding in the request thread", exc)
         with self._lock:
+            closed = self._closed
             proc = self._procs.pop(conn, None)
+        if not closed:
+            _LOG.warning("collector decode worker failed (%s); decoding in the request thread", exc)
+        conn.close()
         if proc is not None:
             _end(conn, proc, 0.0)
 
     def pids(self) -> list[int]:
         """The process ids of the running workers (for measuring their CPU)."""
         with self._lock:
-            return [p.pid for p in self._procs.values() if p.pid is not None]
+            return [p.pid for p in self._procs.values()]
 
     def close(self, timeout: float = 2.0) -> bool:
-        """Stop the idle workers now (busy ones as they finish); True when all ended in time."""
+        """Stop every worker; True when all ended in time.
+
+        An idle worker exits when its socket closes; a busy one is killed (its
+        request thread then decodes the body itself, if it still runs).
+        """
         deadline = time.monotonic() + timeout
         with self._lock:
             self._closed = True
             idle, self._idle = self._idle, []
-            procs = [(conn, self._procs.pop(conn)) for conn in idle]
+            procs, self._procs = self._procs, {}
         clean = True
-        for conn, proc in procs:
-            clean = _end(conn, proc, max(0.0, deadline - time.monotonic())) and clean
+        for conn, proc in procs.items():
+            if conn in idle:
+                clean = _end(conn, proc, max(0.0, deadline - time.monotonic())) and clean
+            else:
+                proc.kill()  # the request thread owns and closes the socket
+                proc.wait()
         return clean
 
 
-def _end(conn: Connection, proc: BaseProcess, timeout: float) -> bool:
-    """Close the pipe (the worker then exits), wait up to ``timeout``, then kill."""
+def _end(conn: Connection, proc: subprocess.Popen[bytes], timeout: float) -> bool:
+    """Close the socket (the worker then exits), wait up to ``timeout``, then kill; True if it ended in time."""
     conn.close()
-    proc.join(timeout)
-    if proc.is_alive():
+    try:
+        proc.wait(timeout)
+        return True
+    except subprocess.TimeoutExpired:
         proc.kill()
-        proc.join(1.0)
-    clean = not proc.is_alive()
-    if clean:
-        proc.close()
-    return clean
+        proc.wait()  # SIGKILL cannot be ignored; reaping it is immediate
+        return False
