@@ -175,3 +175,13 @@ def test_closing_while_bodies_are_decoded_loses_no_answer() -> None:
     assert not thread.is_alive()
     assert got == expected
     assert not any(psutil.pid_exists(pid) for pid in pids)
+
+
+def test_workers_that_cannot_start_leave_decoding_in_the_request_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("sys.executable", "/nonexistent/python")
+    with Collector(decode_workers=2) as collector:
+        assert collector.decode_worker_pids() == []
+        assert post(collector, _large_body("theta"))[0] == 204
+        assert collector.event_count() == 400

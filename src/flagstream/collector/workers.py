@@ -18,14 +18,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import socket
 import subprocess
 import sys
 import threading
 import time
 from multiprocessing.connection import Connection
-from pathlib import Path
 
 import msgspec
 
@@ -70,12 +68,15 @@ def _spawn() -> tuple[Connection, subprocess.Popen[bytes]]:
     for sock in (ours, theirs):  # room for a whole body: one write, no ping-pong on a full buffer
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SOCKET_BUFFER)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _SOCKET_BUFFER)
-    src = str(Path(__file__).resolve().parents[2])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")]))}
-    code = f"from flagstream.collector.workers import serve; serve({theirs.fileno()})"
+    # This process's sys.path, so the worker imports the very same flagstream (as multiprocessing's
+    # spawn does), without running this program's __main__ again.
+    code = (
+        f"import sys; sys.path[:] = {sys.path!r}; "
+        f"from flagstream.collector.workers import serve; serve({theirs.fileno()})"
+    )
     try:
         proc = subprocess.Popen(  # noqa: S603 - our own interpreter and code
-            [sys.executable, "-c", code], pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, env=env
+            [sys.executable, "-c", code], pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL
         )
     except BaseException:
         ours.close()
@@ -98,7 +99,12 @@ class DecodeWorkers:
     def start(self, timeout: float = 10.0) -> int:
         """Start the processes and wait until they are ready; returns how many are."""
         deadline = time.monotonic() + timeout
-        pending = [_spawn() for _ in range(self._n)]
+        pending: list[tuple[Connection, subprocess.Popen[bytes]]] = []
+        try:
+            for _ in range(self._n):
+                pending.append(_spawn())
+        except (OSError, ValueError) as exc:  # no interpreter to start, no fd passing on this platform
+            _LOG.warning("collector decode workers cannot start (%s); decoding in the request threads", exc)
         for conn, proc in pending:
             ready = False
             with contextlib.suppress(EOFError, OSError):
