@@ -23,6 +23,7 @@ from typing import Any
 import msgspec
 
 from flagstream import _json
+from flagstream.collector.checkpoint import BACKSTOP_PAGES, Checkpointer
 from flagstream.collector.schema import Batch, DecodedBatch, EventKey
 from flagstream.errors import ConfigurationError
 
@@ -174,6 +175,10 @@ class Store:
             (u, e, t) for u, e, t in self._conn.execute("SELECT uuid, entity_id, timestamp FROM events")
         }
         self._duplicates = 0
+        self.checkpointer: Checkpointer | None = None  # file databases in WAL mode only
+        if self._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+            self._conn.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
+            self.checkpointer = Checkpointer(path)
 
     @property
     def event_count(self) -> int:
@@ -193,6 +198,8 @@ class Store:
                 mask = None if len(fresh) == decoded.n_events else _fresh_mask(decoded.ordered, fresh)
                 self._conn.execute("INSERT INTO bodies (body, fresh) VALUES (?, ?)", (body, mask))
                 self._keys |= fresh
+                if self.checkpointer is not None:
+                    self.checkpointer.wrote(len(body))
             self._duplicates += decoded.n_events - len(fresh)
             return len(fresh)
 
@@ -294,10 +301,12 @@ class Store:
         return int(self.query("SELECT COUNT(DISTINCT visitor_id) FROM events")[0][0])
 
     def close(self) -> None:
-        """Close the database connection (idempotent)."""
+        """Stop the background checkpoints and close the database connection (idempotent)."""
         with self._lock:
             if not self._closed:
                 self._closed = True
+                if self.checkpointer is not None:
+                    self.checkpointer.close()
                 self._conn.close()
 
 
