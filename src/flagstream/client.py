@@ -50,6 +50,9 @@ class Optimizely(_ClientBase):
     Arguments are optimizely-sdk's, in its order, plus ``event_endpoint``
     (also read from ``FLAGSTREAM_EVENT_ENDPOINT``): a URL that receives the
     same bytes instead of the Event API (a proxy, a local collector).
+    ``settings`` (optimizely-sdk's ODP and CMAB settings) is accepted and not
+    used: ODP and CMAB are out of scope. ``error_handler`` is accepted and
+    checked but not called: every problem is logged on the SDK logger instead.
 
     >>> client = Optimizely(datafile_json)                          # doctest: +SKIP
     >>> client.activate("checkout_test", "user-1", {"age": 30})     # doctest: +SKIP
