@@ -21,7 +21,7 @@ __all__ = ["BACKSTOP_PAGES", "CHECKPOINT_BYTES", "Checkpointer"]
 
 _LOG = logging.getLogger("flagstream.collector")
 
-CHECKPOINT_BYTES = 16 * 1024 * 1024  # written since the last checkpoint before the next one
+CHECKPOINT_BYTES = 64 * 1024 * 1024  # as often as SQLite would (1000 pages of 64 KiB), just elsewhere
 BACKSTOP_PAGES = 4096  # the store connection's own wal_autocheckpoint (256 MiB of 64 KiB pages)
 
 
