@@ -76,7 +76,10 @@ def _spawn() -> tuple[Connection, subprocess.Popen[bytes]]:
     )
     try:
         proc = subprocess.Popen(  # noqa: S603 - our own interpreter and code
-            [sys.executable, "-c", code], pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL
+            [sys.executable, "-c", code],
+            pass_fds=[theirs.fileno()],
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C stops the collector, which then ends its workers
         )
     except BaseException:
         ours.close()
