@@ -43,9 +43,6 @@ __all__ = [
     "run_script",
 ]
 
-NOTIFICATION_NAMES = ("ACTIVATE", "TRACK", "DECISION", "LOG_EVENT")
-
-
 # ---------------------------------------------------------------------------
 # deterministic collaborators (the same classes are given to both SDKs)
 
@@ -165,29 +162,6 @@ def _flagstream_attr(name: str) -> Any:
     return value if value is not None else getattr(user_context.OptimizelyUserContext, name)
 
 
-class _InterimForwarder:
-    """Synchronous processing for flagstream until it exports ``ForwardingEventProcessor``.
-
-    Does what optimizely-sdk's forwarding processor does: build the LogEvent, fire
-    LOG_EVENT on the client's notification center, dispatch. Goes away when the
-    real one lands (``_build_flagstream`` prefers it).
-    """
-
-    def __init__(self, dispatcher: Any) -> None:
-        self.dispatcher = dispatcher
-        self.client: Any = None
-
-    def process(self, user_event: Any) -> None:
-        from flagstream.events.payload import build_log_event
-
-        log_event = build_log_event([user_event])
-        self.client._on_log_event(log_event)
-        self.dispatcher.dispatch_event(log_event)
-
-    def stop(self) -> None:
-        pass
-
-
 def _register_listeners(center: Any, types: Any, rec: Recorder) -> None:
     # ACTIVATE and TRACK hand listeners the log event as a dict (optimizely-sdk: LogEvent.__dict__)
     def on_activate(experiment: Any, user_id: Any, attributes: Any, variation: Any, event: Any) -> None:
@@ -259,41 +233,17 @@ def _build_optimizely(script: Script, rec: Recorder) -> Any:
     )
 
 
-def _flagstream_client_class() -> Any:
-    import flagstream
-
-    cls = getattr(flagstream, "Optimizely", None)
-    if cls is None:
-        from flagstream.client import Optimizely as cls
-    return cls
-
-
-def _flagstream_forwarder() -> Any:
-    import flagstream
-
-    cls = getattr(flagstream, "ForwardingEventProcessor", None)
-    if cls is None:
-        try:
-            from flagstream.delivery.forwarding import ForwardingEventProcessor as cls
-        except ImportError:
-            cls = None
-    return cls
-
-
 def _build_flagstream(script: Script, rec: Recorder) -> Any:
+    import flagstream
     from flagstream.notifications import NotificationCenter, NotificationTypes
 
     center = NotificationCenter(rec.logger)
     _register_listeners(center, NotificationTypes, rec)
-    processor_cls = _flagstream_forwarder()
-    if processor_cls is not None:
-        kwargs: dict[str, Any] = {}
-        if "logger" in inspect.signature(processor_cls).parameters:
-            kwargs["logger"] = rec.logger
-        processor = processor_cls(rec.dispatcher, **kwargs)
-    else:
-        processor = _InterimForwarder(rec.dispatcher)
-    client = _flagstream_client_class()(
+    kwargs: dict[str, Any] = {}
+    if "logger" in inspect.signature(flagstream.ForwardingEventProcessor).parameters:
+        kwargs["logger"] = rec.logger
+    processor = flagstream.ForwardingEventProcessor(rec.dispatcher, **kwargs)
+    return flagstream.Optimizely(
         datafile=script.datafile_text(),
         skip_json_validation=script.skip_json_validation,
         event_dispatcher=rec.dispatcher,
@@ -303,9 +253,6 @@ def _build_flagstream(script: Script, rec: Recorder) -> Any:
         event_processor=processor,
         default_decide_options=copy.deepcopy(script.default_decide_options),
     )
-    if isinstance(processor, _InterimForwarder):
-        processor.client = client
-    return client
 
 
 OPTIMIZELY = SdkFactory("optimizely-sdk", _build_optimizely)
@@ -318,17 +265,8 @@ def flagstream_available() -> str | None:
         import flagstream
     except Exception as exc:  # pragma: no cover - the package is always importable here
         return f"flagstream does not import: {exc!r}"
-    try:
-        _flagstream_client_class()
-    except Exception as exc:
-        return f"flagstream has no client yet: {exc!r}"
-    del flagstream
-    return None
-
-
-def flagstream_interim() -> bool:
-    """True while the harness stands in for flagstream's ForwardingEventProcessor."""
-    return _flagstream_forwarder() is None
+    missing = [n for n in ("Optimizely", "ForwardingEventProcessor") if not hasattr(flagstream, n)]
+    return f"flagstream does not export {', '.join(missing)}" if missing else None
 
 
 # ---------------------------------------------------------------------------
