@@ -3,7 +3,9 @@
 An ``SdkFactory`` builds a client deterministically: a capturing dispatcher,
 synchronous (forwarding) event processing, an in-memory user profile service
 whose lookups and saves are recorded, notification listeners for ACTIVATE,
-TRACK, DECISION and LOG_EVENT, and a logger that swallows. ``run_script`` turns
+TRACK, DECISION, LOG_EVENT and OPTIMIZELY_CONFIG_UPDATE (registered before the
+client is built), and a logger that swallows (it keeps logged tracebacks to
+show, never to compare). ``run_script`` turns
 every call into an ``Outcome`` of plain data; ``compare`` reports each field that
 differs. Payload uuids and timestamps are checked (well-formed, unique, in the
 call's time window) and then replaced by placeholders; client_name and

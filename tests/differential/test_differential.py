@@ -5,7 +5,8 @@ value, decision reason, dispatched payload (and its wire JSON), notification and
 user-profile lookup/save must agree. The harness is first checked against
 optimizely-sdk itself: no differences there proves the normalization (uuids,
 timestamps, client name/version) hides nothing real, and planted mutants prove it
-sees what it should.
+sees what it should. Differences listed in docs/compatibility.md are tolerated,
+each by a predicate that matches that difference and nothing more.
 
 Environment knobs: ``FLAGSTREAM_DIFF_SEED`` (first seed, default 0) and
 ``FLAGSTREAM_DIFF_SCRIPTS`` (valid-datafile scripts per run, default 48).
