@@ -9,13 +9,16 @@ from collections.abc import Callable, Iterator
 
 import psutil
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from tests.collector.helpers import body_of, conversion, get_json, impression, post, post_gzip
+from tests.collector.test_collector_validation import ALL_PATHS, _mutated, json_values
 
 from flagstream import _json
 from flagstream.collector import Collector
-from flagstream.collector.schema import decode_batch
+from flagstream.collector.schema import DecodedBatch, decode_batch
 from flagstream.collector.validate import PayloadError
-from flagstream.collector.workers import MIN_OFFLOAD_BYTES, DecodeWorkers
+from flagstream.collector.workers import MIN_OFFLOAD_BYTES, DecodeWorkers, keys_from, reply_for
 from flagstream.errors import ConfigurationError
 
 
@@ -31,7 +34,7 @@ def _outcome(decode: Callable[[bytes], object], body: bytes) -> object:
     try:
         return decode(body)
     except PayloadError as err:
-        return (str(err), err.path)
+        return {"error": str(err), "path": err.path}
 
 
 @pytest.fixture(scope="module")
@@ -59,10 +62,10 @@ def test_worker_rejects_with_the_same_first_bad_field(workers: DecodeWorkers) ->
     body = _json.dumps(payload)
     error = _outcome(workers.decode, body)
     assert error == _outcome(decode_batch, body)
-    assert error == (
-        "visitors[150].snapshots[0].events[0].timestamp: expected integer, got string",
-        "visitors[150].snapshots[0].events[0].timestamp",
-    )
+    assert error == {
+        "error": "visitors[150].snapshots[0].events[0].timestamp: expected integer, got string",
+        "path": "visitors[150].snapshots[0].events[0].timestamp",
+    }
 
 
 @pytest.mark.parametrize(
@@ -89,7 +92,7 @@ def test_truncated_large_body_gets_the_same_error(workers: DecodeWorkers) -> Non
     truncated = _large_body("cut")[:-10]
     error = _outcome(workers.decode, truncated)
     assert error == _outcome(decode_batch, truncated)
-    assert isinstance(error, tuple)
+    assert isinstance(error, dict)
 
 
 def test_large_bodies_are_stored_once_with_workers(collector_with_workers: Collector) -> None:
@@ -185,3 +188,25 @@ def test_workers_that_cannot_start_leave_decoding_in_the_request_thread(
         assert collector.decode_worker_pids() == []
         assert post(collector, _large_body("theta"))[0] == 204
         assert collector.event_count() == 400
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(path=st.sampled_from(ALL_PATHS), value=json_values, delete=st.booleans())
+def test_a_worker_calls_valid_exactly_what_the_request_thread_does(
+    path: str, value: object, delete: bool
+) -> None:
+    body = _json.dumps(_mutated(path, value, delete))
+    keys = keys_from(reply_for(body))
+    outcome = _outcome(decode_batch, body)
+    if isinstance(outcome, dict):
+        assert keys is None  # the request thread decodes it again and names the field
+    else:
+        assert keys is not None
+        assert DecodedBatch.of(keys) == outcome
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=200) | json_values.map(_json.dumps))
+def test_a_worker_never_calls_valid_a_body_the_request_thread_rejects(body: bytes) -> None:
+    if keys_from(reply_for(body)) is not None:
+        assert not isinstance(_outcome(decode_batch, body), dict)

@@ -42,8 +42,21 @@ _KEYS_DECODER = msgspec.msgpack.Decoder(list[tuple[str, str, int]])
 _BATCH_DECODER = msgspec.json.Decoder(Batch)
 
 
+def reply_for(body: bytes) -> bytes:
+    """A worker's answer: the body's event keys in order as msgpack when it is valid, else ``b""``."""
+    try:
+        return _KEYS_ENCODER.encode(event_keys(_BATCH_DECODER.decode(body)))
+    except Exception:  # any failure: the collector decodes the body itself and says why
+        return b""
+
+
+def keys_from(reply: bytes) -> list[EventKey] | None:
+    """The keys a worker's answer carries, or None when it did not find the body valid."""
+    return _KEYS_DECODER.decode(reply) if reply else None
+
+
 def serve(fd: int) -> None:
-    """A worker process's loop on its end of the socket pair: answer each body's keys, or ``b""``."""
+    """A worker process's loop on its end of the socket pair: :func:`reply_for` each body received."""
     conn = Connection(fd)
     conn.send_bytes(_READY)
     while True:
@@ -52,11 +65,7 @@ def serve(fd: int) -> None:
         except (EOFError, OSError):  # the collector stopped or went away
             return
         try:
-            reply = _KEYS_ENCODER.encode(event_keys(_BATCH_DECODER.decode(body)))
-        except Exception:  # any failure: the collector decodes the body itself and says why
-            reply = b""
-        try:
-            conn.send_bytes(reply)
+            conn.send_bytes(reply_for(body))
         except OSError:
             return
 
@@ -134,9 +143,7 @@ class DecodeWorkers:
             conn.send_bytes(body)
             if not conn.poll(_REPLY_DEADLINE):
                 raise TimeoutError("decode worker did not answer in time")
-            reply = conn.recv_bytes()
-            if reply:
-                keys = _KEYS_DECODER.decode(reply)
+            keys = keys_from(conn.recv_bytes())
         except (OSError, EOFError, msgspec.DecodeError) as exc:
             self._drop(conn, exc)
             return decode_batch(body)
