@@ -152,8 +152,9 @@ def test_stop_ends_the_worker_processes() -> None:
 
 
 def test_decode_workers_must_be_a_sensible_count() -> None:
-    with pytest.raises(ConfigurationError):
-        Collector(decode_workers=-1)
+    for bad in (-1, 65, True):
+        with pytest.raises(ConfigurationError):
+            Collector(decode_workers=bad)
 
 
 def test_closing_while_bodies_are_decoded_loses_no_answer() -> None:

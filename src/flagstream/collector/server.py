@@ -103,7 +103,7 @@ class Collector:
     ) -> None:
         if token is not None and not token:
             raise ConfigurationError("token must be a non-empty string or None")
-        if not 0 <= decode_workers <= 64:
+        if isinstance(decode_workers, bool) or not 0 <= decode_workers <= 64:
             raise ConfigurationError(f"decode_workers must be between 0 and 64, got {decode_workers!r}")
         self._decode_workers = decode_workers
         self._host = host
