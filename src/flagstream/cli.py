@@ -236,7 +236,14 @@ def cmd_collector(args: argparse.Namespace) -> int:
             reset_rate=args.reset_rate,
             seed=args.seed,
         )
-        collector = Collector(args.host, args.port, db=args.db, faults=faults, token=args.token)
+        collector = Collector(
+            args.host,
+            args.port,
+            db=args.db,
+            faults=faults,
+            token=args.token,
+            decode_workers=args.decode_workers,
+        )
         collector.start()
     except (ConfigurationError, OSError) as exc:
         print(f"flagstream collector: {exc}", file=sys.stderr)
@@ -317,6 +324,13 @@ def _positive(text: str) -> int:
     return value
 
 
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
 def _port(text: str) -> int:
     value = int(text)
     if not 0 <= value <= 65535:
@@ -349,6 +363,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reset-rate", type=float, default=0.0, help="share of connections to reset unanswered")
     p.add_argument("--seed", type=int, default=None, help="seed of the fault draws")
     p.add_argument("--token", default=None, help="bearer token required on the read APIs and the page")
+    p.add_argument(
+        "--decode-workers",
+        type=_non_negative,
+        default=2,
+        help="processes that decode large bodies, so ingest uses more than one core (default 2; 0: none)",
+    )
     p.set_defaults(func=cmd_collector)
 
     p = sub.add_parser("decide", help="decide flags for one user from a datafile (sends no events)")
