@@ -91,6 +91,27 @@ def _bad_default_options(m: harness.Mismatch, script: scriptgen.Script) -> bool:
     return m.field == "build" and "default_decide_options" in str(m.second)
 
 
+def _dangling_traffic(m: harness.Mismatch, script: scriptgen.Script) -> bool:
+    """The datafile sends traffic to a variation (or group member) that does not exist: flagstream refuses it."""
+    df = script.datafile
+    if script.raw_datafile is not None:
+        return False
+    experiments = list(df.get("experiments", []))
+    experiments += [r for ro in df.get("rollouts", []) for r in ro["experiments"]]
+    for group in df.get("groups", []):
+        experiments += group["experiments"]
+        members = {e["id"] for e in group["experiments"]}
+        if group["policy"] == "random" and any(
+            t["entityId"] not in members | {""} for t in group["trafficAllocation"]
+        ):
+            return True
+    return any(
+        t["entityId"] not in {v["id"] for v in e["variations"]} | {""}
+        for e in experiments
+        for t in e["trafficAllocation"]
+    )
+
+
 # Deliberate differences: (words of its row in docs/compatibility.md, predicate(mismatch, script)).
 # Each row there has a test of its own; the lead decides what goes in.
 KNOWN_DIFFERENCES: list[tuple[str, Any]] = [
@@ -100,6 +121,10 @@ KNOWN_DIFFERENCES: list[tuple[str, Any]] = [
     ("when the defaults hold it too", _efo_twice),
     ("with a context whose `flag_key` or `rule_key` is unhashable", _forced_decision_unhashable),
     ("Constructor options of the wrong type", _bad_default_options),
+    (
+        "`trafficAllocation` naming a variation",
+        _dangling_traffic,
+    ),  # only with Knobs(dangling_traffic_ids=True)
 ]
 
 # Differences found (mostly with non-default Knobs) that the doc does not list yet; each has a test in
