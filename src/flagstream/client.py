@@ -381,6 +381,7 @@ class Optimizely(_ClientBase):
     def get_feature_variable_boolean(
         self, feature_key: str, variable_key: str, user_id: str, attributes: dict[str, Any] | None = None
     ) -> bool | None:
+        """The boolean variable's value for the user as a bool; ``None`` if the variable is not of that type."""
         return self._variable_api(  # type: ignore[no-any-return]
             "get_feature_variable_boolean",
             VariableType.BOOLEAN,
@@ -393,6 +394,7 @@ class Optimizely(_ClientBase):
     def get_feature_variable_double(
         self, feature_key: str, variable_key: str, user_id: str, attributes: dict[str, Any] | None = None
     ) -> float | None:
+        """The double variable's value for the user as a float; ``None`` if the variable is not of that type."""
         return self._variable_api(  # type: ignore[no-any-return]
             "get_feature_variable_double", VariableType.DOUBLE, feature_key, variable_key, user_id, attributes
         )
@@ -400,6 +402,7 @@ class Optimizely(_ClientBase):
     def get_feature_variable_integer(
         self, feature_key: str, variable_key: str, user_id: str, attributes: dict[str, Any] | None = None
     ) -> int | None:
+        """The integer variable's value for the user as a int; ``None`` if the variable is not of that type."""
         return self._variable_api(  # type: ignore[no-any-return]
             "get_feature_variable_integer",
             VariableType.INTEGER,
@@ -412,6 +415,7 @@ class Optimizely(_ClientBase):
     def get_feature_variable_string(
         self, feature_key: str, variable_key: str, user_id: str, attributes: dict[str, Any] | None = None
     ) -> str | None:
+        """The string variable's value for the user as a str; ``None`` if the variable is not of that type."""
         return self._variable_api(  # type: ignore[no-any-return]
             "get_feature_variable_string", VariableType.STRING, feature_key, variable_key, user_id, attributes
         )
@@ -419,6 +423,7 @@ class Optimizely(_ClientBase):
     def get_feature_variable_json(
         self, feature_key: str, variable_key: str, user_id: str, attributes: dict[str, Any] | None = None
     ) -> dict[str, Any] | None:
+        """The json variable's value for the user, parsed; ``None`` if the variable is not of type json."""
         return self._variable_api(  # type: ignore[no-any-return]
             "get_feature_variable_json", VariableType.JSON, feature_key, variable_key, user_id, attributes
         )
