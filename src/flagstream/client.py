@@ -402,7 +402,7 @@ class Optimizely(_ClientBase):
     def get_feature_variable_integer(
         self, feature_key: str, variable_key: str, user_id: str, attributes: dict[str, Any] | None = None
     ) -> int | None:
-        """The integer variable's value for the user as a int; ``None`` if the variable is not of that type."""
+        """The integer variable's value for the user as an int; ``None`` if the variable is not of that type."""
         return self._variable_api(  # type: ignore[no-any-return]
             "get_feature_variable_integer",
             VariableType.INTEGER,
