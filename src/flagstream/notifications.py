@@ -51,6 +51,11 @@ _TYPES: Final = frozenset(
 Listener = Callable[..., object]
 
 
+def _known(notification_type: object) -> bool:
+    # A membership test against a set raises for an unhashable value; a public call must not.
+    return isinstance(notification_type, str) and notification_type in _TYPES
+
+
 class NotificationCenter:
     """Holds listeners per notification type and calls them.
 
@@ -70,11 +75,15 @@ class NotificationCenter:
         return {k: list(v) for k, v in self._listeners.items()}
 
     def has_listeners(self, notification_type: str) -> bool:
-        return bool(self._listeners.get(notification_type))
+        """Whether any listener waits for ``notification_type`` (checked before building its arguments)."""
+        try:
+            return bool(self._listeners.get(notification_type))
+        except TypeError:  # an unhashable type names no notification
+            return False
 
     def add_notification_listener(self, notification_type: str, notification_callback: Listener) -> int:
         """Add a listener; returns its id, or -1 for an unknown type or a listener already added."""
-        if notification_type not in _TYPES:
+        if not _known(notification_type):
             self._logger.error(
                 f"Invalid notification_type: {notification_type} provided. Not adding listener."
             )
@@ -99,7 +108,7 @@ class NotificationCenter:
         return False
 
     def clear_notification_listeners(self, notification_type: str) -> None:
-        if notification_type not in _TYPES:
+        if not _known(notification_type):
             self._logger.error(
                 f"Invalid notification_type: {notification_type} provided. Not removing any listener."
             )
@@ -117,7 +126,7 @@ class NotificationCenter:
 
     def send_notifications(self, notification_type: str, *args: object) -> None:
         """Call every listener of ``notification_type`` with ``args``; a raising listener is logged."""
-        listeners = self._listeners.get(notification_type)
+        listeners = self._listeners.get(notification_type) if _known(notification_type) else None
         if listeners is None:
             self._logger.error(
                 f"Invalid notification_type: {notification_type} provided. Not triggering any notification."

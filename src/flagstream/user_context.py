@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
+from flagstream._logging import get_logger
+
 if TYPE_CHECKING:
     from flagstream.client import Optimizely
     from flagstream.decide import OptimizelyDecision
@@ -114,8 +116,14 @@ class OptimizelyUserContext:
             return dict(self._attributes)
 
     def set_attribute(self, attribute_key: str, attribute_value: Any) -> None:
-        with self._lock:
-            self._attributes[attribute_key] = attribute_value
+        """Set one attribute for later decisions; an unhashable key is logged and ignored."""
+        try:
+            with self._lock:
+                self._attributes[attribute_key] = attribute_value
+        except TypeError:
+            get_logger(getattr(self.client, "logger", None)).error(
+                'Provided "attribute_key" is in an invalid format.'
+            )
 
     def decide(self, key: str, options: list[str] | None = None) -> OptimizelyDecision:
         """Decide one flag for this user; sends the impression unless ``DISABLE_DECISION_EVENT``."""

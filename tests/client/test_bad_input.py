@@ -190,3 +190,15 @@ def test_constructor_misuse_raises_a_clear_error(option, value):
         flagstream.Optimizely(BASIC_DATAFILE, **{option: value})
     assert option.split("_")[0] in str(info.value)
     assert isinstance(info.value, ValueError)
+
+
+def test_unhashable_keys_in_context_and_notification_calls_never_raise(client, sdk_log):
+    user = client.create_user_context("user-1")
+    user.set_attribute(["not", "hashable"], 1)
+    assert user.get_user_attributes() == {}
+    center = client.notification_center
+    assert center.add_notification_listener(["ACTIVATE"], print) == -1
+    center.clear_notification_listeners({"type"})
+    center.send_notifications([], 1)
+    assert center.has_listeners([]) is False
+    assert len(_errors(sdk_log)) == 4
