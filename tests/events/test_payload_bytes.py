@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flagstream.events.ids import new_uuid_bits
+from flagstream.events.ids import format_uuid, new_uuid_bits
 from flagstream.events.log_event import LogEvent
-from flagstream.events.payload import build_log_event, params_of
+from flagstream.events.payload import _header, build_log_event, estimated_size, params_of
 from flagstream.events.user_event import (
     ConversionEvent,
     DecisionMetadata,
@@ -44,7 +44,7 @@ impressions = st.builds(
     st.just(CONTEXT),
     text,
     attributes,
-    st.one_of(st.integers(0, 2**128 - 1), st.uuids().map(str)),
+    st.one_of(st.integers(0, 2**128 - 1), st.integers(-(2**130), 2**130), st.uuids().map(str), text),
     st.integers(0, 2**45),
     text,
     text,
@@ -70,9 +70,49 @@ conversions = st.builds(
 @given(st.lists(st.one_of(impressions, conversions), min_size=1, max_size=6))
 def test_bytes_parse_to_exactly_the_params_definition(events):
     log_event = build_log_event(events)
-    assert json.loads(log_event.body) == params_of(events)
+    assert typed(json.loads(log_event.body)) == typed(params_of(events))
     assert log_event.params == params_of(events)
     assert log_event.url == CONTEXT.endpoint
+
+
+def typed(value: object) -> object:
+    """``value`` with the type of every leaf kept: ``True == 1 == 1.0`` in Python, not in JSON."""
+    if isinstance(value, dict):
+        return {k: typed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [typed(v) for v in value]
+    return (type(value).__name__, value)
+
+
+def test_values_that_compare_equal_keep_their_own_json_types():
+    # The attribute fragment cache must not hand 1's bytes to True or to 1.0.
+    events = [
+        ConversionEvent(
+            CONTEXT, "u", (VisitorAttribute("7", "a", value),), 5, 1, "9", "buy", None, None, None
+        )
+        for value in (1, True, 1.0, 1, True)
+    ]
+    visitors = json.loads(build_log_event(events).body)["visitors"]
+    assert [typed(v["attributes"][0]["value"]) for v in visitors] == [
+        ("int", 1),
+        ("bool", True),
+        ("float", 1.0),
+        ("int", 1),
+        ("bool", True),
+    ]
+
+
+def test_a_uuid_given_as_text_is_written_as_a_json_string():
+    event = ConversionEvent(CONTEXT, "u", (), 'a"b\\c', 1, "9", "buy", None, None, None)
+    visitor = json.loads(build_log_event([event]).body)["visitors"][0]
+    assert visitor["snapshots"][0]["events"][0]["uuid"] == 'a"b\\c'
+
+
+def test_a_batch_formats_each_uuid_as_format_uuid_does():
+    bits = [new_uuid_bits(128) for _ in range(300)] + [0, 2**128 - 1]
+    events = [ConversionEvent(CONTEXT, "u", (), b, 1, "9", "buy", None, None, None) for b in bits]
+    visitors = json.loads(build_log_event(events).body)["visitors"]
+    assert [v["snapshots"][0]["events"][0]["uuid"] for v in visitors] == [format_uuid(b) for b in bits]
 
 
 def test_params_are_parsed_lazily_and_bytes_never_change():
@@ -97,3 +137,56 @@ def test_non_finite_tag_values_become_null_in_the_body():
     assert json.loads(build_log_event([event]).body)["visitors"][0]["snapshots"][0]["events"][0]["tags"] == {
         "v": None
     }
+
+
+# Characters JSON writes as themselves; the estimate counts escapes as one character.
+printable = st.text(
+    st.characters(min_codepoint=32, exclude_categories=("Cs", "Cc"), exclude_characters='"\\'), max_size=40
+)
+ids = st.from_regex(r"[0-9]{1,12}", fullmatch=True)
+printable_attributes = st.lists(
+    st.builds(
+        VisitorAttribute,
+        ids,
+        printable,
+        st.one_of(printable, st.integers(-(2**53), 2**53)),
+        st.just("custom"),
+    ),
+    max_size=4,
+).map(tuple)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.one_of(
+        st.builds(
+            ImpressionEvent,
+            st.just(CONTEXT),
+            printable,
+            printable_attributes,
+            st.integers(0, 2**128 - 1),
+            st.integers(0, 2**45),
+            ids,
+            ids,
+            st.one_of(st.none(), ids),
+            st.builds(DecisionMetadata, printable, printable, printable, printable, st.booleans()),
+        ),
+        st.builds(
+            ConversionEvent,
+            st.just(CONTEXT),
+            printable,
+            printable_attributes,
+            st.integers(0, 2**128 - 1),
+            st.integers(0, 2**45),
+            ids,
+            printable,
+            st.one_of(st.none(), st.dictionaries(printable, printable, max_size=3)),
+            st.none(),
+            st.none(),
+        ),
+    )
+)
+def test_the_size_estimate_is_at_least_the_utf8_bytes_of_the_visitor(event):
+    header = len(build_log_event([event]).body) - len(b"]}")
+    visitor = header - len(_header(CONTEXT))
+    assert estimated_size(event) >= visitor
