@@ -2,9 +2,15 @@
 
 For ``track``, ``activate`` and ``decide`` (with its impression), each
 configuration makes N calls from a tight loop in a fresh process and we
-measure: events delivered to a collector (running in its own process), the
-time from the first call until the collector had them all (or delivery
+measure: events delivered to the server (running in its own process), the
+time from the first call until the server had them all (or delivery
 stalled), caller latency p50/p99, and the process's peak RSS.
+
+Servers (``--server``, see ``delivery_collector.py``): ``sink``, a lean
+counting server, so that as little of the 2 cores as possible goes to the
+receiving side, and ``collector``, flagstream's own collector (validation,
+SQLite, de-duplication). ``both`` (the default) runs the whole table against
+each in turn.
 
 Configurations:
   opt-default  optimizely-sdk 5.7 ``Optimizely()`` with its default processor and
@@ -15,7 +21,8 @@ Configurations:
 
 optimizely-sdk's dispatcher is pointed at the collector by rewriting the URL
 only (its own ``EventDispatcher`` does the sending); flagstream uses
-``event_endpoint=``. Usage: ``python bench/delivery_throughput.py [N]``.
+``event_endpoint=``. Usage:
+``python bench/delivery_throughput.py [N] [--server sink|collector|both] [--ops track,decide]``.
 """
 
 from __future__ import annotations
@@ -25,7 +32,6 @@ import os
 import platform
 import queue
 import resource
-import statistics
 import subprocess
 import sys
 import time
@@ -108,8 +114,8 @@ def _child(op: str, config: str, url: str, n: int) -> None:
     print(json.dumps({"peak_rss_mb": rss_kb / 1024}), flush=True)
 
 
-def _measure(op: str, config: str, n: int) -> dict[str, float]:
-    with CollectorProcess() as collector:
+def _measure(op: str, config: str, n: int, server: str) -> dict[str, float]:
+    with CollectorProcess(server=server) as collector:
         child = subprocess.Popen(
             [sys.executable, __file__, "--child", op, config, collector.events_url, str(n)],
             stdin=subprocess.PIPE,
@@ -155,16 +161,37 @@ def _machine() -> str:
     )
 
 
+def _arguments() -> tuple[int, list[str], list[str]]:
+    n, servers, ops = 50_000, ["sink", "collector"], list(OPS)
+    args = sys.argv[1:]
+    while args:
+        arg = args.pop(0)
+        if arg == "--server":
+            choice = args.pop(0)
+            servers = ["sink", "collector"] if choice == "both" else [choice]
+        elif arg == "--ops":
+            ops = args.pop(0).split(",")
+        else:
+            n = int(arg)
+    return n, servers, ops
+
+
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 50_000
+    n, servers, ops = _arguments()
     import optimizely.version
 
     print(f"# delivery throughput, {n} events per run; {_machine()}")
-    print(f"# optimizely-sdk {optimizely.version.__version__}; collector in its own process")
+    print(f"# optimizely-sdk {optimizely.version.__version__}; the server runs in its own process")
+    for server in servers:
+        _table(server, n, ops)
+
+
+def _table(server: str, n: int, ops: list[str]) -> None:
+    print(f"\n## server: {server}")
     results: dict[tuple[str, str], dict[str, float]] = {}
-    for op in OPS:
+    for op in ops:
         for config in CONFIGS:
-            results[op, config] = r = _measure(op, config, n)
+            results[op, config] = r = _measure(op, config, n, server)
             print(
                 f"{op:9} {config:12} delivered {int(r['delivered']):6}/{n} ({100 * r['delivered'] / n:5.1f} %)"
                 f"  {r['eps']:9.0f} ev/s  in {r['elapsed']:6.2f} s  caller p50 {r['p50_us']:7.1f} us"
@@ -182,15 +209,12 @@ def main() -> None:
     print()
     print("| op | ev/s flagstream / opt-best | ev/s flagstream / opt-default | p50 opt-best / flagstream |")
     print("|---|---|---|---|")
-    for op in OPS:
+    for op in ops:
         fs, best, default = results[op, "flagstream"], results[op, "opt-best"], results[op, "opt-default"]
         print(
             f"| {op} | {fs['eps'] / best['eps']:.1f}x | {fs['eps'] / default['eps']:.1f}x | "
             f"{best['p50_us'] / fs['p50_us']:.1f}x |"
         )
-    print(
-        f"median flagstream ev/s over ops: {statistics.median(results[o, 'flagstream']['eps'] for o in OPS):,.0f}"
-    )
 
 
 if __name__ == "__main__":
