@@ -824,6 +824,8 @@ class Optimizely(_ClientBase):
 
         Values are cast once per config and variation and then copied; json
         values are parsed again on every call so callers never share a dict.
+        Without json variables every value is immutable and a shallow copy of
+        the cached dict is the whole cost.
         """
         cache_key = (id(variables), variation.id if variation is not None else None)
         cached = self._variable_cache.get(cache_key)
@@ -839,8 +841,11 @@ class Optimizely(_ClientBase):
                 value = self._typecast(raw, variable.type)
                 is_json = variable.type == VariableType.JSON and value is not None
                 cast.append((key, value, raw if is_json else None))
-            cached = (config, tuple(cast))
+            plain = None if any(raw is not None for _, _, raw in cast) else {k: v for k, v, _ in cast}
+            cached = (config, tuple(cast), plain)
             self._variable_cache[cache_key] = cached
+        if cached[2] is not None:
+            return cached[2].copy()
         return {key: value if raw is None else _parse_json(raw) for key, value, raw in cached[1]}
 
     def _typecast(self, raw: str | None, variable_type: str) -> Any:

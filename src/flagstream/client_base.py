@@ -130,7 +130,9 @@ class _ClientBase:
         self.user_profile_service = user_profile_service
         self._close_lock = threading.Lock()
         self._closed = False
-        self._variable_cache: dict[tuple[int, str | None], tuple[ProjectConfig, tuple[Any, ...]]] = {}
+        self._variable_cache: dict[
+            tuple[int, str | None], tuple[ProjectConfig, tuple[Any, ...], dict[str, Any] | None]
+        ] = {}
         self._variable_cache_config: ProjectConfig | None = None
 
         from flagstream._decisions import DecisionAdapter  # noqa: PLC0415 (import cycle)

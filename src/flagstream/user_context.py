@@ -6,10 +6,10 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from flagstream._logging import get_logger
+from flagstream.decide import OptimizelyDecision
 
 if TYPE_CHECKING:
     from flagstream.client import Optimizely
-    from flagstream.decide import OptimizelyDecision
 
 __all__ = ["OptimizelyUserContext"]
 
@@ -127,8 +127,6 @@ class OptimizelyUserContext:
 
     def decide(self, key: str, options: list[str] | None = None) -> OptimizelyDecision:
         """Decide one flag for this user; sends the impression unless ``DISABLE_DECISION_EVENT``."""
-        from flagstream.decide import OptimizelyDecision  # noqa: PLC0415 (import cycle)
-
         if self.client is None:
             return OptimizelyDecision(flag_key=key, user_context=self)
         return self.client._decide(

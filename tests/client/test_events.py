@@ -235,3 +235,17 @@ def test_a_user_built_batch_processor_reports_to_the_clients_listeners(dispatche
     assert report.delivered == 1
     assert [r.body for r in seen_requests] == dispatcher.bodies()
     assert sum(o.events for o in outcomes if o.delivered) == 1
+
+
+def test_decision_variables_are_the_callers_own_to_mutate(client):
+    # Values are cast once per config and variation; each decision must get its own dicts.
+    user = client.create_user_context("user-1", {"age": 30, "country": "de"})
+    first = user.decide("banner", ["DISABLE_DECISION_EVENT"])
+    expected = dict(first.variables)
+    first.variables.clear()
+    assert client.get_all_feature_variables("banner", "user-1", {"age": 30, "country": "de"}) == expected
+    second = user.decide("banner", ["DISABLE_DECISION_EVENT"])
+    assert second.variables == expected
+    second.variables["config"]["added"] = True  # a json variable: a fresh parse every time
+    assert user.decide("banner", ["DISABLE_DECISION_EVENT"]).variables == expected
+    assert user.decide("empty_flag", ["DISABLE_DECISION_EVENT"]).variables == {}
