@@ -16,6 +16,7 @@ BENCHMARKS = [
     ["client_calls.py"],
     ["decision_bucketing.py"],
     ["delivery_process_cost.py"],
+    ["payload_writer.py"],
     ["delivery_throughput.py"],
     ["delivery_inflight.py"],
     ["collector_ingest.py"],

@@ -20,8 +20,6 @@ import operator
 from collections.abc import Sequence
 from typing import Any
 
-import orjson
-
 from flagstream import _json
 from flagstream.events.ids import format_uuid
 from flagstream.events.log_event import JSON_HEADERS, LogEvent
@@ -155,7 +153,6 @@ def build_log_event(events: Sequence[UserEvent]) -> LogEvent:
 # fragment per attribute name and value, and each visitor written by a single bytes
 # %-format from the event's fields.
 
-_dumps = orjson.dumps
 _CACHE_LIMIT = 4096
 _headers: dict[EventContext, bytes] = {}
 _decisions: dict[tuple[Any, ...], bytes] = {}
