@@ -234,7 +234,7 @@ def conversion_event(
             now_millis(),
             event_id,
             event_key,
-            _copy_tags(tags),
+            _copy_tags(tags) if tags is not None else None,
             revenue_value(tags) if tags else None,
             numeric_value(tags) if tags else None,
         ),
