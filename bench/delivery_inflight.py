@@ -1,4 +1,4 @@
-"""Why ``max_in_flight=4``: delivery throughput against a server with a round-trip delay.
+"""What ``max_in_flight`` buys: delivery throughput against a server with a round-trip delay.
 
 The collector (in its own process) waits ``latency`` seconds before answering
 each request, as the real Event API's network round trip does. Prebuilt user
@@ -25,7 +25,7 @@ from flagstream.delivery.processor import BatchEventProcessor  # noqa: E402
 
 N = 50_000
 REPS = 3
-IN_FLIGHT = (1, 2, 4, 8)
+IN_FLIGHT = (1, 2, 4, 8, 16)
 
 
 def main() -> None:

@@ -178,3 +178,9 @@ def test_a_dead_delivery_task_is_replaced_and_later_events_are_delivered():
     assert second.delivered == 1
     assert delivered == [1]
     assert stats.worker_restarts == 1
+
+
+def test_an_owned_async_dispatcher_keeps_one_connection_per_request_in_flight():
+    processor = AsyncBatchEventProcessor(max_in_flight=6)
+    assert isinstance(processor.event_dispatcher, AsyncHttpDispatcher)
+    assert processor.event_dispatcher.max_connections == 6

@@ -12,6 +12,7 @@ from tests.delivery.factories import RecordingDispatcher, ScriptedDispatcher, co
 
 from flagstream.delivery import processor as processor_module
 from flagstream.delivery.core import REFUSED, BatchCore
+from flagstream.delivery.http import HttpDispatcher
 from flagstream.delivery.processor import BatchEventProcessor
 from flagstream.delivery.result import DeliveryOutcome, DispatchResult
 from flagstream.delivery.retry import RetryPolicy
@@ -363,3 +364,13 @@ def test_concurrent_producers_are_counted_exactly(closing):
     stats = processor.stats()
     assert stats.enqueued + stats.dropped["queue_full"] == 20_000
     assert stats.delivered == stats.enqueued == len(dispatcher.uuids) == len(set(dispatcher.uuids))
+
+
+@pytest.mark.parametrize("in_flight", [1, 4, 8])
+def test_an_owned_http_dispatcher_keeps_one_connection_per_request_in_flight(in_flight):
+    processor = BatchEventProcessor(max_in_flight=in_flight, start_on_init=False)
+    try:
+        assert isinstance(processor.event_dispatcher, HttpDispatcher)
+        assert processor.event_dispatcher.max_connections == in_flight
+    finally:
+        processor.close(timeout=1.0)

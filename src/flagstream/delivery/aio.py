@@ -90,7 +90,7 @@ class AsyncBatchEventProcessor(DriverBase):
         if event_dispatcher is None:
             from flagstream.delivery.aio_http import AsyncHttpDispatcher  # noqa: PLC0415 (optional extra)
 
-            event_dispatcher = AsyncHttpDispatcher()
+            event_dispatcher = AsyncHttpDispatcher(max_connections=settings.max_in_flight)
         self.event_dispatcher = event_dispatcher
         self._async_sender = event_dispatcher if isinstance(event_dispatcher, AsyncResultDispatcher) else None
         self._sync_sender = None if self._async_sender is not None else as_result_dispatcher(event_dispatcher)

@@ -102,7 +102,8 @@ class BatchEventProcessor(DriverBase):
         self._init_common(settings, retry, logger, on_log_event, on_outcome, dead_letter)
         self._owns_dispatcher = event_dispatcher is None
         if event_dispatcher is None:
-            event_dispatcher = HttpDispatcher()
+            # One kept-alive connection per request in flight: fewer would reconnect for the rest.
+            event_dispatcher = HttpDispatcher(max_connections=settings.max_in_flight)
         self.event_dispatcher = event_dispatcher
         self._sender = as_result_dispatcher(event_dispatcher)
         self._closed = False

@@ -12,7 +12,8 @@ Defaults are chosen so that nothing needs configuring (issue 3):
   byte bound in Python objects: about 2x was measured with tagged conversions).
 * ``max_in_flight=4``: requests in flight at once. Against the real Event API a
   request waits a round trip (tens of ms); 4 x 500 events per round trip keeps up
-  with tens of thousands of events per second, and serialization overlaps the wait.
+  with about 24 000 events/s at 50 ms (``bench/delivery_inflight.py``; 8 gives
+  30 000), and serialization overlaps the wait.
 """
 
 from __future__ import annotations
