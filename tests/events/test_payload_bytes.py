@@ -39,35 +39,60 @@ json_values = st.recursive(
     lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(text, inner, max_size=3)),
     max_leaves=8,
 )
-impressions = st.builds(
-    ImpressionEvent,
-    st.just(CONTEXT),
+
+
+def user_events(
+    text: st.SearchStrategy[str],
+    attributes: st.SearchStrategy[tuple[VisitorAttribute, ...]],
+    *,
+    ids: st.SearchStrategy[str],
+    uuids: st.SearchStrategy[int | str],
+    tags: st.SearchStrategy[object],
+    revenue: st.SearchStrategy[int | None],
+    value: st.SearchStrategy[float | None],
+) -> st.SearchStrategy[ImpressionEvent | ConversionEvent]:
+    """Impressions and conversions whose strings come from ``text`` and datafile ids from ``ids``."""
+    impressions = st.builds(
+        ImpressionEvent,
+        st.just(CONTEXT),
+        text,
+        attributes,
+        uuids,
+        st.integers(0, 2**45),
+        ids,
+        ids,
+        st.one_of(st.none(), st.from_regex(r"[0-9]{1,8}", fullmatch=True)),
+        st.builds(DecisionMetadata, text, text, text, text, st.booleans()),
+    )
+    conversions = st.builds(
+        ConversionEvent,
+        st.just(CONTEXT),
+        text,
+        attributes,
+        st.integers(0, 2**128 - 1),
+        st.integers(0, 2**45),
+        ids,
+        text,
+        tags,
+        revenue,
+        value,
+    )
+    return st.one_of(impressions, conversions)
+
+
+any_events = user_events(
     text,
     attributes,
-    st.one_of(st.integers(0, 2**128 - 1), st.integers(-(2**130), 2**130), st.uuids().map(str), text),
-    st.integers(0, 2**45),
-    text,
-    text,
-    st.one_of(st.none(), st.from_regex(r"[0-9]{1,8}", fullmatch=True)),
-    st.builds(DecisionMetadata, text, text, text, text, st.booleans()),
-)
-conversions = st.builds(
-    ConversionEvent,
-    st.just(CONTEXT),
-    text,
-    attributes,
-    st.integers(0, 2**128 - 1),
-    st.integers(0, 2**45),
-    text,
-    text,
-    st.one_of(st.none(), st.dictionaries(text, json_values, max_size=4)),
-    st.one_of(st.none(), st.integers(-(2**70), 2**70)),
-    st.one_of(st.none(), st.floats(allow_nan=False, allow_infinity=False)),
+    ids=text,
+    uuids=st.one_of(st.integers(0, 2**128 - 1), st.integers(-(2**130), 2**130), st.uuids().map(str), text),
+    tags=st.one_of(st.none(), st.dictionaries(text, json_values, max_size=4)),
+    revenue=st.one_of(st.none(), st.integers(-(2**70), 2**70)),
+    value=st.one_of(st.none(), st.floats(allow_nan=False, allow_infinity=False)),
 )
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.one_of(impressions, conversions), min_size=1, max_size=6))
+@given(st.lists(any_events, min_size=1, max_size=6))
 def test_bytes_parse_to_exactly_the_params_definition(events):
     log_event = build_log_event(events)
     assert typed(json.loads(log_event.body)) == typed(params_of(events))
@@ -158,32 +183,14 @@ printable_attributes = st.lists(
 
 @settings(max_examples=200, deadline=None)
 @given(
-    st.one_of(
-        st.builds(
-            ImpressionEvent,
-            st.just(CONTEXT),
-            printable,
-            printable_attributes,
-            st.integers(0, 2**128 - 1),
-            st.integers(0, 2**45),
-            ids,
-            ids,
-            st.one_of(st.none(), ids),
-            st.builds(DecisionMetadata, printable, printable, printable, printable, st.booleans()),
-        ),
-        st.builds(
-            ConversionEvent,
-            st.just(CONTEXT),
-            printable,
-            printable_attributes,
-            st.integers(0, 2**128 - 1),
-            st.integers(0, 2**45),
-            ids,
-            printable,
-            st.one_of(st.none(), st.dictionaries(printable, printable, max_size=3)),
-            st.none(),
-            st.none(),
-        ),
+    user_events(
+        printable,
+        printable_attributes,
+        ids=ids,
+        uuids=st.integers(0, 2**128 - 1),
+        tags=st.one_of(st.none(), st.dictionaries(printable, printable, max_size=3)),
+        revenue=st.none(),
+        value=st.none(),
     )
 )
 def test_the_size_estimate_is_at_least_the_utf8_bytes_of_the_visitor(event):
