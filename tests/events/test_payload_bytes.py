@@ -127,6 +127,18 @@ def test_values_that_compare_equal_keep_their_own_json_types():
     ]
 
 
+def test_zero_and_negative_zero_are_each_written_as_given():
+    events = [
+        ConversionEvent(
+            CONTEXT, "u", (VisitorAttribute("7", "a", value),), 5, 1, "9", "buy", None, None, None
+        )
+        for value in (0.0, -0.0, 0.0)
+    ]
+    body = build_log_event(events).body
+    assert body.count(b'"value":0.0}') == 2
+    assert body.count(b'"value":-0.0}') == 1
+
+
 def test_a_uuid_given_as_text_is_written_as_a_json_string():
     event = ConversionEvent(CONTEXT, "u", (), 'a"b\\c', 1, "9", "buy", None, None, None)
     visitor = json.loads(build_log_event([event]).body)["visitors"][0]

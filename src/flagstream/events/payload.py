@@ -193,9 +193,10 @@ def _decision(event: ImpressionEvent) -> bytes:
 
 def _attribute_bytes(attribute: VisitorAttribute) -> bytes:
     # The value's type is part of the key: True == 1 == 1.0 (and they hash alike), but
-    # they are written as true, 1 and 1.0.
-    key = (attribute, type(attribute[2]))
-    cached = _attribute_fragments.get(key)
+    # they are written as true, 1 and 1.0. Floats are not cached at all: 0.0 == -0.0 too.
+    value_type = type(attribute[2])
+    key = (attribute, value_type)
+    cached = _attribute_fragments.get(key) if value_type is not float else None
     if cached is None:
         entity_id, name, value, kind = attribute
         cached = b'{"entity_id":%s,"key":%s,"type":%s,"value":%s}' % (
@@ -204,7 +205,8 @@ def _attribute_bytes(attribute: VisitorAttribute) -> bytes:
             _json.dumps(kind),
             _json.dumps(value),
         )
-        _remember(_attribute_fragments, key, cached)
+        if value_type is not float:
+            _remember(_attribute_fragments, key, cached)
     return cached
 
 
