@@ -732,3 +732,14 @@ def compare_scripts(first: SdkFactory, second: SdkFactory, script: Script) -> tu
     a = run_script(first, script)
     b = run_script(second, script)
     return len(script.calls), compare(script, a, b)
+
+
+def null_non_finite(node: Any) -> Any:
+    """NaN and infinities as null, as flagstream sends them (a documented difference)."""
+    if isinstance(node, float) and not math.isfinite(node):
+        return None
+    if isinstance(node, dict):
+        return {k: null_non_finite(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [null_non_finite(v) for v in node]
+    return node

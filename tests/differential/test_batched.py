@@ -14,7 +14,6 @@ import collections
 import copy
 import dataclasses
 import json
-import math
 import uuid
 from typing import Any
 
@@ -98,7 +97,7 @@ def _delivered(
         client.close()  # flushes what is queued and stops the workers
     visitors, batches, seen = [], [], set()
     for log_event in rec.dispatcher.events:
-        params = _null_non_finite(harness.to_data(log_event.params))
+        params = harness.null_non_finite(harness.to_data(log_event.params))
         context = {k: v for k, v in params.items() if k not in ("visitors", "client_name", "client_version")}
         batches.append(context)
         for visitor in params["visitors"]:
@@ -118,17 +117,6 @@ def _plain(call: scriptgen.Call) -> bool:
         return False
     text = repr(call.args)
     return "['k']" not in text and text.count("ENABLED_FLAGS_ONLY") < 2
-
-
-def _null_non_finite(node: Any) -> Any:
-    """NaN and infinities as null, as flagstream sends them (a documented difference)."""
-    if isinstance(node, float) and not math.isfinite(node):
-        return None
-    if isinstance(node, dict):
-        return {k: _null_non_finite(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_null_non_finite(v) for v in node]
-    return node
 
 
 @pytest.mark.parametrize("seed", range(10))

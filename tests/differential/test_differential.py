@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import collections
 import json
-import math
 import os
 import re
 import sys
@@ -56,23 +55,15 @@ def _non_finite_as_null(m: harness.Mismatch, script: scriptgen.Script) -> bool:
     ours = m.first
     if m.field == "notifications" and isinstance(ours, list):
         # only the payloads: listeners still get the caller's own tags (NaN included) from both SDKs
-        ours = [[*n[:-1], _null_non_finite(n[-1])] if n and n[0] in _PAYLOAD_NOTES else n for n in ours]
+        ours = [
+            [*n[:-1], harness.null_non_finite(n[-1])] if n and n[0] in _PAYLOAD_NOTES else n for n in ours
+        ]
     else:
-        ours = _null_non_finite(ours)
+        ours = harness.null_non_finite(ours)
     return harness.same(ours, m.second)  # that, and nothing else, differs
 
 
 _PAYLOAD_NOTES = ("ACTIVATE", "TRACK", "LOG_EVENT")
-
-
-def _null_non_finite(node: Any) -> Any:
-    if isinstance(node, float) and not math.isfinite(node):
-        return None
-    if isinstance(node, dict):
-        return {k: _null_non_finite(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_null_non_finite(v) for v in node]
-    return node
 
 
 def _raised(kind: str, text: str = "") -> Any:
