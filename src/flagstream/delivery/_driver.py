@@ -19,6 +19,7 @@ from flagstream.delivery.protocols import DeadLetterHandler
 from flagstream.delivery.result import DeliveryOutcome, DispatchResult
 from flagstream.delivery.retry import RetryPolicy
 from flagstream.delivery.settings import BatchSettings
+from flagstream.delivery.spool.spool import SpoolStats
 from flagstream.delivery.stats import DeliveryStats, FlushReport, freeze_counts
 
 __all__ = ["DriverBase", "counts_diff"]
@@ -91,13 +92,17 @@ class DriverBase:
         with self._lock:
             core.record_attempt(retry=action.attempt > 1, ok=result.ok, error=result.error, now=time.time())
 
+    def _spool_stats(self) -> SpoolStats | None:
+        spool = getattr(self, "_spool", None)
+        return spool.stats() if spool is not None else None
+
     def _record_settle(self, core: BatchCore, window: Window, action: Settle) -> bool:
         """Count a settlement under the lock; True when the whole window is done."""
         with self._lock:
             core.settle(window, action.events, delivered=action.delivered, reason=action.reason)
             return window.remaining <= 0
 
-    def _after_settle(self, action: Settle) -> None:
+    def _after_settle(self, action: Settle, *, replayed: bool = False) -> None:
         if not action.delivered:
             error = action.result.error if action.result else None
             self._logger.error(
@@ -106,10 +111,10 @@ class DriverBase:
         for event in action.dead:
             if self._dead_letter is not None and action.result is not None:
                 try:
-                    self._dead_letter(event, action.result)
+                    self._dead_letter(event, action.result)  # type: ignore[arg-type]
                 except Exception as exc:
                     self._logger.error("flagstream: dead_letter callback raised %r", exc)
-        self._notify(DeliveryOutcome(action.delivered, action.events, action.reason, action.result))
+        self._notify(DeliveryOutcome(action.delivered, action.events, action.reason, action.result, replayed))
 
     def _report_refusals(self, drops: dict[str, int]) -> None:
         for reason, count in drops.items():
@@ -143,8 +148,11 @@ class DriverBase:
     def stats(self) -> DeliveryStats:
         """A consistent snapshot of counters and queue state."""
         alive, restarts = self._workers_alive(), self._worker_restarts()
+        spool = self._spool_stats()
         with self._lock:
-            return self._core.snapshot(time.time(), workers_alive=alive, worker_restarts=restarts)
+            return self._core.snapshot(
+                time.time(), workers_alive=alive, worker_restarts=restarts, spool=spool
+            )
 
     def prometheus_text(self, prefix: str = "flagstream_delivery") -> str:
         """:meth:`stats` in the Prometheus text exposition format."""

@@ -19,6 +19,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from flagstream.delivery.settings import BatchSettings
+from flagstream.delivery.spool.spool import SpoolStats
 from flagstream.delivery.stats import DeliveryStats, freeze_counts
 from flagstream.events.user_event import UserEvent
 
@@ -261,13 +262,27 @@ class BatchCore:
             self.unreported[reason] = self.unreported.get(reason, 0) + count
         return count
 
-    def snapshot(self, now: float, *, workers_alive: int = 0, worker_restarts: int = 0) -> DeliveryStats:
+    def snapshot(
+        self, now: float, *, workers_alive: int = 0, worker_restarts: int = 0, spool: SpoolStats | None = None
+    ) -> DeliveryStats:
         """A consistent :class:`DeliveryStats` (``now`` is ``time.time()``)."""
         oldest = 0.0
         if self.queue:
             oldest = max(0.0, now - self.queue[0][0].timestamp / 1000.0)
+        spooled = {}
+        if spool is not None:
+            spooled = {
+                "spooled_events": spool.events,
+                "spooled_bytes": spool.bytes,
+                "spool_segments": spool.segments,
+                "spool_oldest_age": spool.oldest_age,
+                "replayed": spool.replayed,
+                "spool_degraded": spool.degraded_events,
+                "spool_healthy": not spool.degraded,
+            }
         return DeliveryStats(
-            enqueued=self.enqueued,
+            **spooled,  # type: ignore[arg-type]
+            enqueued=self.enqueued + (spool.accepted if spool is not None else 0),
             delivered=self.delivered,
             retried=self.retried,
             requests=self.requests,

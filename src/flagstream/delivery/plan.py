@@ -28,19 +28,41 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, replace
+from typing import Protocol, TypeVar
 
 from flagstream.delivery.result import DispatchResult, Verdict
 from flagstream.delivery.retry import RetryPolicy
 from flagstream.events.log_event import LogEvent
 from flagstream.events.payload import build_log_event
-from flagstream.events.user_event import EventContext, UserEvent
+from flagstream.events.user_event import EventContext
 
-__all__ = ["MAX_BISECTIONS", "Action", "Plan", "Send", "Settle", "Wait", "delivery_plan", "group_by_context"]
+__all__ = [
+    "MAX_BISECTIONS",
+    "Action",
+    "Deliverable",
+    "Plan",
+    "Send",
+    "Settle",
+    "Wait",
+    "delivery_plan",
+    "group_by_context",
+]
 
 #: Splits allowed per context group after non-retryable answers. One bad event in a batch of
 #: 500 needs about 9; a server that refuses everything costs at most this many extra requests
 #: before the rest of the group is dead-lettered as ``rejected``.
 MAX_BISECTIONS = 32
+
+
+class Deliverable(Protocol):
+    """What a plan delivers: a user event, or an event read back from the spool."""
+
+    @property
+    def context(self) -> EventContext: ...
+
+
+D = TypeVar("D", bound=Deliverable)
+Builder = Callable[[Sequence[D]], LogEvent]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,14 +91,14 @@ class Settle:
     delivered: bool
     reason: str | None = None
     result: DispatchResult | None = None
-    dead: tuple[UserEvent, ...] = ()
+    dead: tuple[Deliverable, ...] = ()
 
 
 Action = Send | Wait | Settle
 Plan = Generator[Action, "DispatchResult | str | None", None]
 
 
-def group_by_context(events: Sequence[UserEvent]) -> list[list[UserEvent]]:
+def group_by_context(events: Sequence[D]) -> list[list[D]]:
     """Split ``events`` into groups that share one context, keeping queue order within each."""
     if not events:
         return []
@@ -87,7 +109,7 @@ def group_by_context(events: Sequence[UserEvent]) -> list[list[UserEvent]]:
             break
     else:
         return [list(events)]
-    groups: dict[EventContext, list[UserEvent]] = {}
+    groups: dict[EventContext, list[D]] = {}
     for event in events:
         context = event.context
         group = groups.get(context)
@@ -99,15 +121,28 @@ def group_by_context(events: Sequence[UserEvent]) -> list[list[UserEvent]]:
 
 
 def delivery_plan(
-    events: Sequence[UserEvent],
+    events: Sequence[D],
     policy: RetryPolicy,
     max_request_bytes: int,
     clock: Callable[[], float],
     rng: random.Random | None = None,
+    build: Builder[D] | None = None,
 ) -> Plan:
-    """The actions that deliver ``events`` (see the module docstring)."""
+    """The actions that deliver ``events`` (see the module docstring).
+
+    ``build`` makes one request from events of one context; the default is
+    :func:`~flagstream.events.payload.build_log_event` for user events.
+    """
+    builder: Builder[D] = build or build_log_event  # type: ignore[assignment]
     for group in group_by_context(events):
-        run = _Run(policy.reset(), max_request_bytes, clock() + policy.deadline, rng, MAX_BISECTIONS)
+        run = _Run(
+            policy.reset(),
+            max_request_bytes,
+            clock() + policy.deadline,
+            rng,
+            MAX_BISECTIONS,
+            builder,  # type: ignore[arg-type]
+        )
         yield from _deliver(group, run, policy.reset())
 
 
@@ -120,11 +155,12 @@ class _Run:
     deadline: float
     rng: random.Random | None
     bisections: int
+    build: Builder[Deliverable]
 
 
-def _deliver(events: Sequence[UserEvent], run: _Run, policy: RetryPolicy) -> Plan:
+def _deliver(events: Sequence[Deliverable], run: _Run, policy: RetryPolicy) -> Plan:
     try:
-        log_event = build_log_event(events)
+        log_event = run.build(events)
     except Exception as exc:  # a bad event must not take the worker down
         if len(events) > 1:
             yield from _halves(events, run)
@@ -165,7 +201,7 @@ def _deliver(events: Sequence[UserEvent], run: _Run, policy: RetryPolicy) -> Pla
             return
 
 
-def _halves(events: Sequence[UserEvent], run: _Run) -> Plan:
+def _halves(events: Sequence[Deliverable], run: _Run) -> Plan:
     run.bisections -= 1
     middle = len(events) // 2
     yield from _deliver(events[:middle], run, run.policy)

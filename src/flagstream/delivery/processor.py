@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from flagstream.delivery import lifecycle
@@ -21,18 +21,27 @@ from flagstream.delivery._driver import DriverBase, counts_diff
 from flagstream.delivery.adapters import as_result_dispatcher
 from flagstream.delivery.core import BatchCore, Window
 from flagstream.delivery.http import HttpDispatcher
-from flagstream.delivery.plan import Send, Settle, Wait, delivery_plan
+from flagstream.delivery.plan import Plan, Send, Settle, Wait, delivery_plan
 from flagstream.delivery.protocols import DeadLetterHandler, EventDispatcher
 from flagstream.delivery.result import DeliveryOutcome, DispatchResult
 from flagstream.delivery.retry import RetryPolicy
 from flagstream.delivery.settings import BatchSettings
+from flagstream.delivery.spool.options import SpoolOption, open_spool
+from flagstream.delivery.spool.segment import SpooledEvent
+from flagstream.delivery.spool.spool import ACCEPTED_WAKE, FALLBACK, EventSpool, SpoolWindow
 from flagstream.delivery.stats import FlushReport, freeze_counts
-from flagstream.events.payload import estimated_size
+from flagstream.events.log_event import LogEvent
+from flagstream.events.payload import estimated_size, log_event_from_visitors
 from flagstream.events.user_event import UserEvent
 
 __all__ = ["BatchEventProcessor"]
 
 _NEVER = float("inf")
+
+
+def _from_visitors(events: Sequence[SpooledEvent]) -> LogEvent:
+    """One request from spooled events of one context: the bytes the caller wrote."""
+    return log_event_from_visitors(events[0].context, [event.visitor for event in events])
 
 
 class BatchEventProcessor(DriverBase):
@@ -60,8 +69,12 @@ class BatchEventProcessor(DriverBase):
     ``"block"`` (the caller waits up to ``block_timeout`` for room). Every drop
     is counted by reason in :meth:`stats`.
 
-    A durable on-disk spool (a later issue) plugs in as one more overflow option
-    through :class:`flagstream.delivery.spool.EventSpool`.
+    ``spool`` (a directory, a dict of :class:`~flagstream.delivery.spool.EventSpool`
+    options, or an ``EventSpool``; default: ``FLAGSTREAM_SPOOL_DIR`` if set)
+    makes delivery durable: ``process()`` writes each event to disk before it
+    returns, and workers deliver from there, including what a crashed or
+    restarted process left behind (see ``docs/delivery.md``). Events left when
+    ``close()`` runs out of time stay on disk for the next process.
     """
 
     def __init__(
@@ -85,6 +98,7 @@ class BatchEventProcessor(DriverBase):
         exit_budget: float = 5.0,
         timeout_interval: float | None = None,
         start_on_init: bool = True,
+        spool: SpoolOption = None,
     ) -> None:
         settings = BatchSettings(
             batch_size=batch_size,
@@ -107,6 +121,9 @@ class BatchEventProcessor(DriverBase):
         self.event_dispatcher = event_dispatcher
         self._sender = as_result_dispatcher(event_dispatcher)
         self._closed = False
+        self._spool, self._owns_spool = open_spool(spool, logger)
+        if self._spool is not None:
+            self._spool.attach(settings.batch_size, self._wake_one)
         self._init_state()
         lifecycle.register(self)
         if start_on_init:
@@ -127,11 +144,21 @@ class BatchEventProcessor(DriverBase):
         self._workers: list[threading.Thread] = []
         self._running = False
         self._restarts = 0
+        self._spool_windows: list[SpoolWindow] = []
 
     # -- the caller's thread -----------------------------------------------------------
 
     def process(self, user_event: UserEvent) -> None:
         """Queue ``user_event`` for delivery. Cheap, never blocks (unless overflow="block"), never raises."""
+        spool = self._spool
+        if spool is not None:
+            written = spool.append(user_event)
+            if written != FALLBACK:  # on disk (or dropped by the spool's cap, and counted)
+                if not self._running:
+                    self._ensure_workers()
+                if written == ACCEPTED_WAKE:
+                    self._wake_one()
+                return
         try:
             size = estimated_size(user_event)
         except Exception:
@@ -183,6 +210,10 @@ class BatchEventProcessor(DriverBase):
             else:
                 core.refuse("block_timeout")
 
+    def _wake_one(self) -> None:
+        with self._lock:
+            self._wake.notify()
+
     # -- workers -----------------------------------------------------------------------
 
     def _ensure_workers(self) -> None:
@@ -212,8 +243,8 @@ class BatchEventProcessor(DriverBase):
                         return
                     core = self._core
                     window = core.take(time.time())
-                    if window is None and not core.unreported:
-                        self._wake.wait(core.wait_time(time.time()))
+                    if window is None and not core.unreported and not self._spool_due():
+                        self._wake.wait(self._wait_time(core))
                         if self._stop:
                             return
                         window = core.take(time.time())
@@ -225,6 +256,8 @@ class BatchEventProcessor(DriverBase):
                 if window is not None:
                     self._deliver(core, window)
                     window = None
+                elif self._spool is not None:
+                    self._deliver_spooled(core)
         except BaseException as exc:  # the worker dies; process() or flush() starts another
             self._logger.error("flagstream: delivery worker died: %r", exc)
             if window is not None:
@@ -237,6 +270,15 @@ class BatchEventProcessor(DriverBase):
         plan = delivery_plan(
             window.events, self._retry, self.settings.max_request_bytes, time.monotonic, self._rng
         )
+        self._carry_out(core, plan, lambda action: self._settle(core, window, action), window.remaining)
+
+    def _carry_out(
+        self,
+        core: BatchCore,
+        plan: Plan,
+        settle: Callable[[Settle], None],
+        remaining: Callable[[], int] | int,
+    ) -> None:
         reply: DispatchResult | str | None = None
         try:
             while True:
@@ -246,13 +288,78 @@ class BatchEventProcessor(DriverBase):
                 elif isinstance(action, Wait):
                     reply = self._backoff(action)
                 else:
-                    self._settle(core, window, action)
+                    settle(action)
                     reply = None
         except StopIteration:
             pass
         except Exception as exc:
             self._logger.error("flagstream: unexpected error delivering events: %r", exc)
-            self._settle(core, window, Settle(window.remaining, False, "internal_error"))
+            left = remaining() if callable(remaining) else remaining
+            settle(Settle(left, False, "internal_error"))
+
+    # -- the spool's windows -------------------------------------------------------------
+
+    def _spool_due(self) -> bool:
+        spool = self._spool
+        return spool is not None and spool.due(
+            time.monotonic(), self.settings.flush_interval, self._core.closing
+        )
+
+    def _wait_time(self, core: BatchCore) -> float:
+        wait = core.wait_time(time.time())
+        if self._spool is not None:
+            wait = min(wait, self._spool.wait_time(time.monotonic(), self.settings.flush_interval))
+        return wait
+
+    def _deliver_spooled(self, core: BatchCore) -> None:
+        spool = self._spool
+        assert spool is not None
+        window = spool.take(
+            self.settings.batch_size,
+            self.settings.max_request_bytes,
+            time.monotonic(),
+            self.settings.flush_interval,
+            core.closing,
+        )
+        if window is not None:
+            with self._lock:
+                self._spool_windows.append(window)
+            plan = delivery_plan(
+                window.events,
+                self._retry,
+                self.settings.max_request_bytes,
+                time.monotonic,
+                self._rng,
+                build=_from_visitors,
+            )
+            self._carry_out(
+                core,
+                plan,
+                lambda action: self._settle_spooled(core, window, action),
+                lambda: window.remaining,
+            )
+        drops = spool.take_dropped()
+        if drops:
+            with self._lock:
+                for reason, count in drops.items():
+                    core.dropped[reason] = core.dropped.get(reason, 0) + count
+                self._settled.notify_all()
+            self._report_refusals(drops)
+
+    def _settle_spooled(self, core: BatchCore, window: SpoolWindow, action: Settle) -> None:
+        assert self._spool is not None
+        done = self._spool.settle(window, action.events, delivered=action.delivered, reason=action.reason)
+        with self._lock:
+            if action.delivered:
+                if window.own:
+                    core.delivered += action.events
+            else:
+                reason = action.reason or "internal_error"
+                core.dropped[reason] = core.dropped.get(reason, 0) + action.events
+            if done and window in self._spool_windows:
+                self._spool_windows.remove(window)
+            self._settled.notify_all()
+        self._after_settle(action, replayed=not window.own)
 
     def _send(self, core: BatchCore, action: Send) -> DispatchResult:
         self._before_send(action)
@@ -294,16 +401,17 @@ class BatchEventProcessor(DriverBase):
         with self._lock:
             core = self._core
             target = core.request_flush()
+            spool_target = self._spool.request_flush() if self._spool is not None else 0
             delivered, dropped = core.delivered, dict(core.dropped)
             self._wake.notify_all()
         while True:
             with self._lock:
-                while core.pending_before(target) > 0 and (self._running or self._closed):
+                while self._pending(core, target, spool_target) > 0 and (self._running or self._closed):
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         break
                     self._settled.wait(min(remaining, 0.25))
-                pending = core.pending_before(target)
+                pending = self._pending(core, target, spool_target)
             if pending and not self._running and not self._closed and time.monotonic() < deadline:
                 self._ensure_workers()  # a worker died while we waited: replace it, keep waiting
                 continue
@@ -317,12 +425,21 @@ class BatchEventProcessor(DriverBase):
                 timed_out=pending > 0,
             )
 
+    def _pending(self, core: BatchCore, target: int, spool_target: int) -> int:
+        # Lock held. Own spooled events count until settled; a dead process's backlog does not.
+        pending = core.pending_before(target)
+        if self._spool is not None:
+            pending += self._spool.pending_before(spool_target, self._spool_windows)
+        return pending
+
     def close(self, timeout: float | None = None) -> FlushReport:
         """Deliver what is queued within ``timeout`` seconds, then stop the workers.
 
         Returns by the deadline even if the server never answers. Events still
         queued then are dropped (``shutdown``); ``pending`` counts those still in
-        flight. Later ``process()`` calls are counted as ``closed`` drops. Idempotent.
+        flight. With a spool, undelivered events stay on disk instead (``spooled``
+        in the report) and the next process delivers them. Later ``process()``
+        calls are counted as ``closed`` drops. Idempotent.
         """
         start = time.monotonic()
         budget = self.settings.close_timeout if timeout is None else max(0.0, timeout)
@@ -341,12 +458,16 @@ class BatchEventProcessor(DriverBase):
             core.discard_queue("shutdown")
             self._stop = True
             self._wake.notify_all()
+            spooled = 0
+            if self._spool is not None:
+                spooled = self._spool.unsettled_own() + sum(w.remaining for w in self._spool_windows if w.own)
             report = FlushReport(
                 delivered=core.delivered - delivered,
                 pending=core.in_flight_events,
                 dropped=freeze_counts(counts_diff(core.dropped, dropped)),
                 elapsed=0.0,
-                timed_out=core.in_flight_events > 0 or core.dropped.get("shutdown", 0) > 0,
+                timed_out=core.in_flight_events > 0 or core.dropped.get("shutdown", 0) > 0 or spooled > 0,
+                spooled=spooled,
             )
             unreported = core.take_unreported()
         self._stopping.set()
@@ -355,17 +476,26 @@ class BatchEventProcessor(DriverBase):
         for thread in self._workers:
             if thread is not threading.current_thread():
                 thread.join(max(0.0, start + budget - time.monotonic()))
+        if self._spool is not None and self._owns_spool:
+            self._spool.close()
         if self._owns_dispatcher:
             closer = getattr(self.event_dispatcher, "close", None)
             if callable(closer):
                 closer()
         lifecycle.unregister(self)
         elapsed = time.monotonic() - start
-        return FlushReport(report.delivered, report.pending, report.dropped, elapsed, report.timed_out)
+        return FlushReport(
+            report.delivered, report.pending, report.dropped, elapsed, report.timed_out, report.spooled
+        )
 
     def stop(self) -> None:
         """optimizely-sdk's name for :meth:`close` with the default timeout."""
         self.close()
+
+    @property
+    def spool(self) -> EventSpool | None:
+        """The durable spool this processor writes to, if any."""
+        return self._spool
 
     def _workers_alive(self) -> int:
         return sum(1 for t in self._workers if t.is_alive())

@@ -14,6 +14,7 @@ from flagstream.events.user_event import UserEvent
 
 if TYPE_CHECKING:
     from flagstream.delivery.result import DispatchResult
+    from flagstream.delivery.spool.segment import SpooledEvent
 
 __all__ = [
     "AsyncResultDispatcher",
@@ -68,6 +69,10 @@ class AsyncResultDispatcher(Protocol):
 
 
 class DeadLetterHandler(Protocol):
-    """Receives each event the server refused on its own (or that can never be sent), with why."""
+    """Receives each event the server refused on its own (or that can never be sent), with why.
 
-    def __call__(self, event: UserEvent, result: DispatchResult) -> None: ...
+    With a durable spool the event is a :class:`~flagstream.delivery.spool.SpooledEvent`
+    (its context and the exact visitor JSON sent), since a replayed event has no user event.
+    """
+
+    def __call__(self, event: UserEvent | SpooledEvent, result: DispatchResult) -> None: ...

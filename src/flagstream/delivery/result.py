@@ -107,10 +107,14 @@ class DeliveryOutcome:
     ``delivered`` is true when ``events`` events reached the server; otherwise
     they were dropped and ``reason`` says why (``queue_full``, ``block_timeout``,
     ``too_large``, ``rejected``, ``retry_exhausted``, ``shutdown``, ``closed``,
-    ``internal_error``). ``result`` is the last dispatch result when a request was made.
+    ``internal_error``, and with a spool ``spool_cap``, ``spool_age``,
+    ``spool_corrupt``, ``spool_disk_error``). ``result`` is the last dispatch
+    result when a request was made. ``replayed`` is true for events a stopped
+    process left in the spool.
     """
 
     delivered: bool
     events: int
     reason: str | None = None
     result: DispatchResult | None = None
+    replayed: bool = False

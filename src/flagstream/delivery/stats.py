@@ -23,6 +23,10 @@ DROP_REASONS = (
     "shutdown",  # still queued when close() or the exit hook ran out of time
     "closed",  # process() after close()
     "internal_error",  # an unexpected error while building or sending (logged)
+    "spool_cap",  # the spool directory was full: its oldest segment was removed, or (drop_newest) the event refused
+    "spool_age",  # spooled for longer than the spool's max_age
+    "spool_corrupt",  # a damaged record or an unreadable segment in the spool
+    "spool_disk_error",  # a spooled segment could not be read back
 )
 
 _EMPTY: Mapping[str, int] = MappingProxyType({})
@@ -42,6 +46,14 @@ class DeliveryStats:
     in flight. ``dropped`` also counts events refused at ``process()``.
     ``retried`` counts request attempts after the first. Ages are in seconds;
     ``last_success`` and ``last_error_at`` are ``time.time()`` values.
+
+    With a spool: ``spooled_events`` are this process's events on disk and not
+    yet settled (queued there or in flight), ``spooled_bytes`` and
+    ``spool_segments`` describe the whole directory, ``replayed`` counts events
+    of stopped processes delivered by this one (not in ``delivered``, and their
+    drops are in ``dropped``), and ``spool_degraded`` counts events kept in
+    memory because the spool could not be written. ``spool_healthy`` is
+    ``None`` without a spool.
     """
 
     enqueued: int = 0
@@ -58,6 +70,13 @@ class DeliveryStats:
     last_success: float | None = None
     workers_alive: int = 0
     worker_restarts: int = 0
+    spooled_events: int = 0
+    spooled_bytes: int = 0
+    spool_segments: int = 0
+    spool_oldest_age: float = 0.0
+    replayed: int = 0
+    spool_degraded: int = 0
+    spool_healthy: bool | None = None
 
     @property
     def dropped_total(self) -> int:
@@ -88,6 +107,41 @@ class DeliveryStats:
         metric("queued_bytes", "gauge", "Estimated bytes waiting in memory.", [("", self.queued_bytes)])
         metric("in_flight_events", "gauge", "Events being sent.", [("", self.in_flight)])
         metric("oldest_age_seconds", "gauge", "Age of the oldest queued event.", [("", self.oldest_age)])
+        if self.spool_healthy is not None:
+            metric(
+                "spooled_events",
+                "gauge",
+                "Own events in the spool, not yet settled.",
+                [("", self.spooled_events)],
+            )
+            metric("spool_bytes", "gauge", "Bytes in the spool directory.", [("", self.spooled_bytes)])
+            metric(
+                "spool_segments",
+                "gauge",
+                "Segment files in the spool directory.",
+                [("", self.spool_segments)],
+            )
+            metric(
+                "spool_oldest_age_seconds",
+                "gauge",
+                "Age of the oldest unsettled spool segment.",
+                [("", self.spool_oldest_age)],
+            )
+            metric(
+                "replayed_total", "counter", "Events of stopped processes delivered.", [("", self.replayed)]
+            )
+            metric(
+                "spool_degraded_total",
+                "counter",
+                "Events kept in memory while the spool failed.",
+                [("", self.spool_degraded)],
+            )
+            metric(
+                "spool_healthy",
+                "gauge",
+                "1 while events are written to disk.",
+                [("", int(self.spool_healthy))],
+            )
         if self.last_success is not None:
             metric(
                 "last_success_timestamp_seconds",
@@ -106,7 +160,8 @@ class FlushReport:
     ``pending`` counts events covered by the call that were neither delivered nor
     dropped when it returned (after ``close`` they are lost: queued ones are
     counted as ``shutdown`` drops, in-flight ones may still complete).
-    ``completed`` is true when nothing was pending.
+    ``completed`` is true when nothing was pending. ``spooled`` (``close`` with
+    a spool) counts events left on disk for the next process: not lost.
     """
 
     delivered: int = 0
@@ -114,6 +169,7 @@ class FlushReport:
     dropped: Mapping[str, int] = field(default_factory=lambda: _EMPTY)
     elapsed: float = 0.0
     timed_out: bool = False
+    spooled: int = 0
 
     @property
     def completed(self) -> bool:

@@ -31,7 +31,15 @@ from flagstream.events.user_event import (
     VisitorAttribute,
 )
 
-__all__ = ["ACTIVATE_EVENT_KEY", "build_log_event", "estimated_size", "params_of", "visitor_of"]
+__all__ = [
+    "ACTIVATE_EVENT_KEY",
+    "build_log_event",
+    "estimated_size",
+    "log_event_from_visitors",
+    "params_of",
+    "visitor_bytes",
+    "visitor_of",
+]
 
 ACTIVATE_EVENT_KEY = "campaign_activated"
 _ACTIVATE_KEY = ACTIVATE_EVENT_KEY.encode()
@@ -140,10 +148,25 @@ def build_log_event(events: Sequence[UserEvent]) -> LogEvent:
     processor groups by context before calling this.
     """
     context = _check_context(events)
-    visitors = b",".join(map(_visitor_bytes, events, _uuid_texts(events)))
-    return LogEvent(
-        context.endpoint, None, "POST", dict(JSON_HEADERS), b"".join((_header(context), visitors, b"]}"))
-    )
+    return log_event_from_visitors(context, list(map(_visitor_bytes, events, _uuid_texts(events))))
+
+
+def log_event_from_visitors(context: EventContext, visitors: Sequence[bytes]) -> LogEvent:
+    """One request from visitors already written by :func:`visitor_bytes` (the spool's path).
+
+    The body is the same bytes :func:`build_log_event` writes for the same events.
+    """
+    body = b"".join((_header(context), b",".join(visitors), b"]}"))
+    return LogEvent(context.endpoint, None, "POST", dict(JSON_HEADERS), body)
+
+
+def visitor_bytes(event: UserEvent) -> bytes:
+    """One event's ``visitors[]`` entry as JSON bytes, exactly as it appears in a request body.
+
+    The durable spool writes these bytes on the caller's thread; a batch of them
+    becomes a request with :func:`log_event_from_visitors`.
+    """
+    return _visitor_bytes(event, _json.dumps(format_uuid(event[3])))
 
 
 # -- the byte writer ------------------------------------------------------------------

@@ -1,0 +1,21 @@
+"""The durable spool: accepted events survive SIGKILL, restarts and long outages.
+
+``BatchEventProcessor(spool="/var/lib/app/flagstream")`` (or
+``event_processor_options={"spool": ...}``, or ``FLAGSTREAM_SPOOL_DIR``) writes
+each event to an append-only segment file before ``process()`` returns and
+delivers from there. The parts, in the order an event meets them:
+
+* :mod:`~flagstream.delivery.spool.format`: segment header, framed records, acknowledgements;
+* :mod:`~flagstream.delivery.spool.spool`: :class:`EventSpool`, the caller's append and the workers' windows;
+* :mod:`~flagstream.delivery.spool.segment`: one segment's state and reading a window from it;
+* :mod:`~flagstream.delivery.spool.keeper`: the background thread (sync, rotate, caps, adoption);
+* :mod:`~flagstream.delivery.spool.files`: names, owner locks, directory scans;
+* :mod:`~flagstream.delivery.spool.inspect`: what ``flagstream spool status|verify|drain`` read.
+"""
+
+from __future__ import annotations
+
+from flagstream.delivery.spool.segment import SpooledEvent
+from flagstream.delivery.spool.spool import EventSpool, SpoolStats
+
+__all__ = ["EventSpool", "SpoolStats", "SpooledEvent"]

@@ -1,0 +1,400 @@
+"""The spool's background thread: sync, rotate, cap, expire, adopt, re-probe.
+
+Everything that may block on the disk for long (fsync, creating files,
+scanning the directory, reading a dead owner's files) happens here, never on
+the caller's thread. Each pass:
+
+* syncs what was written since the last sync (``fsync="interval"``), and
+  every segment sealed by rotation, then the directory;
+* prepares the next segment, so that rotation on the caller's thread is a swap;
+* scans the directory: the shared ``max_bytes`` budget, drops by age, and, with
+  ``drop_oldest``, removes the oldest segments until the directory fits. Only
+  segments this process owns or has adopted are removed; a live peer removes
+  its own when its keeper sees the same listing;
+* adopts the files of dead owners (their lock is free) and hands them to the
+  workers as backlog; releases an adopted owner once its files are gone;
+* while degraded, re-probes the disk every ``reprobe_interval`` seconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from flagstream.delivery.spool import format as fmt
+from flagstream.delivery.spool.files import ACK_RE, claim_lock, fsync_dir, list_dir
+from flagstream.delivery.spool.ranges import SeqRanges
+from flagstream.delivery.spool.segment import Segment
+
+if TYPE_CHECKING:
+    from flagstream.delivery.spool.files import Listing
+    from flagstream.delivery.spool.spool import EventSpool
+
+__all__ = ["Keeper", "close_files", "count_unsettled", "cut_torn_tail", "forget_inherited"]
+
+_TICK = 0.2
+_SCAN_EVERY = 1.0
+_ADOPT_EVERY = 2.0
+_STALE_TEMP = 60.0
+
+
+class Keeper:
+    """The background thread of one :class:`EventSpool` (its state is guarded by the spool's lock)."""
+
+    def __init__(self, spool: EventSpool) -> None:
+        self._spool = spool
+        self._kick = threading.Event()
+        self._stopped = threading.Event()
+        self._retired: list[Segment] = []
+        self._dir_dirty = False
+        self._last_sync = time.monotonic()
+        self._last_scan = 0.0
+        self._last_adopt = 0.0
+        self._last_probe = time.monotonic()
+        self._thread = threading.Thread(target=self._run, name="flagstream-spool", daemon=True)
+
+    def start(self) -> None:
+        """Start the thread (idempotent)."""
+        if not self._thread.is_alive() and not self._stopped.is_set():
+            self._thread.start()
+
+    def kick(self) -> None:
+        """Run a pass now (a segment filled up, or the directory is over its budget)."""
+        self._kick.set()
+
+    def retire(self, segment: Segment) -> None:
+        """Close a removed or sealed segment's descriptors on the next pass (lock held)."""
+        self._retired.append(segment)
+        self._kick.set()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """End the thread after its current pass."""
+        self._stopped.set()
+        self._kick.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        spool = self._spool
+        while not self._stopped.is_set():
+            self._kick.wait(_TICK)
+            self._kick.clear()
+            if self._stopped.is_set():
+                return
+            try:
+                self.run_pass(time.monotonic())
+            except Exception as exc:  # the keeper must outlive any surprise
+                spool._logger.error("flagstream: spool keeper error: %r", exc)
+
+    def run_pass(self, now: float) -> None:
+        """One pass of the duties in the module docstring."""
+        spool = self._spool
+        self._sync(now)
+        self._prepare_next()
+        if not spool._healthy and now - self._last_probe >= spool.reprobe_interval:
+            self._last_probe = now
+            self._probe()
+        if now - self._last_scan >= _SCAN_EVERY or self._over_budget():
+            self._last_scan = now
+            listing = list_dir(spool.directory)
+            if now - self._last_adopt >= _ADOPT_EVERY:
+                self._last_adopt = now
+                self._adopt(listing)
+                self._release_adopted()
+            self._enforce(listing)
+        if self._dir_dirty:
+            self._dir_dirty = False
+            with contextlib.suppress(OSError):
+                fsync_dir(spool.directory)
+
+    # -- sync and rotation -------------------------------------------------------------
+
+    def _sync(self, now: float) -> None:
+        spool = self._spool
+        interval_due = spool.fsync == "interval" and now - self._last_sync >= spool.fsync_interval
+        with spool._lock:
+            retired, self._retired = self._retired, []
+            sealed = [s for s in spool._own if s.sealed and s.fd is not None and s not in retired]
+            dirty = []
+            if interval_due:
+                self._last_sync = now
+                dirty = [s for s in (*spool._own, *spool._backlog) if s.dirty or s.ack_dirty]
+                for segment in dirty:
+                    segment.dirty = segment.ack_dirty = False
+        for segment in dirty:
+            for fd in (segment.fd, segment.ack_fd):
+                if fd is not None:
+                    with contextlib.suppress(OSError):
+                        os.fsync(fd)
+        for segment in sealed + retired:
+            self._close(segment, sync=not segment.deleted)
+        if sealed or retired:
+            self._dir_dirty = True
+
+    def _close(self, segment: Segment, *, sync: bool) -> None:
+        """Close a sealed segment's append descriptor, or all of a removed segment's."""
+        spool = self._spool
+        with spool._lock:
+            if segment.deleted:
+                fds = [fd for fd in (segment.fd, segment.ack_fd) if fd is not None]
+                segment.fd = segment.ack_fd = None
+            elif segment.sealed and segment.fd is not None:
+                fds = [segment.fd]
+                segment.fd = None
+            else:
+                fds = []
+        for fd in fds:
+            if sync:
+                with contextlib.suppress(OSError):
+                    os.fsync(fd)
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        if not segment.deleted:
+            with spool._lock:
+                spool._maybe_remove(segment)
+
+    def _prepare_next(self) -> None:
+        spool = self._spool
+        with spool._lock:
+            if spool._next is not None or not spool._healthy or spool._closed:
+                return
+        try:
+            segment = spool._new_segment()
+        except OSError as exc:
+            with spool._lock:
+                spool.last_error = f"cannot create a segment: {exc}"
+            return
+        self._dir_dirty = True
+        with spool._lock:
+            spool._next = segment
+            active = spool._own[-1] if spool._own else None
+            if active is not None and active.end >= spool.segment_bytes and not active.sealed:
+                spool._rotate_or_kick(active)
+
+    def _probe(self) -> None:
+        """Degraded: try to write a new segment; success makes the spool healthy again."""
+        spool = self._spool
+        try:
+            if spool._lock_fd is None:
+                from flagstream.delivery.spool.files import create_lock  # noqa: PLC0415
+
+                spool._lock_fd = create_lock(spool.directory, spool.owner)
+            segment = spool._new_segment()
+            os.fsync(segment.fd)  # type: ignore[arg-type]
+        except OSError as exc:
+            with spool._lock:
+                spool.last_error = f"{type(exc).__name__}: {exc}"
+            return
+        self._dir_dirty = True
+        with spool._lock:
+            if spool._closed:
+                return
+            for old in spool._own:
+                old.sealed = True
+            spool._activate(segment)
+        spool._logger.warning("flagstream: spool %s is writable again", spool.directory)
+
+    # -- caps and age ------------------------------------------------------------------
+
+    def _over_budget(self) -> bool:
+        return self._spool._budget <= 0
+
+    def _enforce(self, listing: Listing) -> None:
+        spool = self._spool
+        now = time.time()
+        total = listing.total_bytes
+        for entry in sorted(listing.segments, key=lambda e: e.mtime):
+            if now - entry.mtime < spool.max_age:
+                break
+            if self._drop_file(entry.owner, entry.number, "spool_age"):
+                total -= entry.size
+        if spool.on_full == "drop_oldest":
+            for entry in sorted(listing.segments, key=lambda e: e.mtime):
+                if total <= spool.max_bytes:
+                    break
+                if entry.owner != spool.owner and entry.owner not in spool._adopted:
+                    break  # a live peer's, or not adopted yet: its owner or adopter removes it
+                if self._drop_file(entry.owner, entry.number, "spool_cap"):
+                    total -= entry.size
+        with spool._lock:
+            spool._listing_bytes = total
+            spool._listing_segments = len(listing.segments)
+            spool._budget = spool.max_bytes - total
+            created = [s.created for s in (*spool._own, *spool._backlog) if s.read_pos < s.end or s.inflight]
+            spool._oldest_created = min(created) if created else 0.0
+
+    def _drop_file(self, owner: str, number: int, reason: str) -> bool:
+        """Drop one of our segments with its unsettled events counted; False if it is not ours."""
+        spool = self._spool
+        with spool._lock:
+            lane = spool._own if owner == spool.owner else spool._backlog
+            segment = next((s for s in lane if s.owner == owner and s.number == number), None)
+            if segment is None or segment.deleted:
+                return False
+            if segment is spool._active():
+                if spool._next is None:
+                    return False
+                segment.sealed = True
+                spool._own.append(spool._next)
+                spool._next = None
+            lost = segment.unread if segment.own else -1
+            start, end, settled = segment.read_pos, segment.end, segment.settled
+        if lost < 0:
+            lost = count_unsettled(segment.path, start, end, settled)
+        with spool._lock:
+            if segment.deleted:
+                return False
+            spool._lose(segment, reason, lost, f"{reason}: removed {os.path.basename(segment.path)}")
+        self._dir_dirty = True
+        return True
+
+    # -- adoption ----------------------------------------------------------------------
+
+    def _adopt(self, listing: Listing) -> None:
+        spool = self._spool
+        for temp in listing.temp:
+            path = os.path.join(spool.directory, temp)
+            with contextlib.suppress(OSError):
+                if time.time() - os.stat(path).st_mtime > _STALE_TEMP:
+                    os.unlink(path)
+        for owner in sorted(listing.owners() - {spool.owner} - set(spool._adopted)):
+            fd = claim_lock(spool.directory, owner)
+            if fd is None:
+                continue
+            opened = (
+                self._open_adopted(e.name, e.owner, e.number) for e in listing.segments if e.owner == owner
+            )
+            segments = [segment for segment in opened if segment is not None]
+            with spool._lock:
+                if spool._closed:
+                    os.close(fd)
+                    return
+                spool._adopted[owner] = fd
+                spool._backlog.extend(segments)
+            if segments:
+                spool._logger.info(
+                    "flagstream: spool adopted %d segment(s) left by a stopped process", len(segments)
+                )
+                wake = spool._wake_hook
+                if callable(wake):
+                    wake()
+
+    def _open_adopted(self, name: str, owner: str, number: int) -> Segment | None:
+        spool = self._spool
+        path = os.path.join(spool.directory, name)
+        try:
+            with open(path, "rb") as file:
+                header = fmt.decode_header(file.read(fmt.HEADER_SIZE))
+                size = os.fstat(file.fileno()).st_size
+        except fmt.HeaderError as exc:
+            with spool._lock:
+                spool._count("spool_corrupt", 1)
+                spool.last_error = f"{name}: {exc}"
+            with contextlib.suppress(OSError):
+                os.replace(path, path + ".corrupt")
+            spool._logger.error("flagstream: spool segment %s set aside as .corrupt: %s", name, exc)
+            return None
+        except OSError:
+            return None
+        settled = SeqRanges()
+        ack = path[: -len(".seg")] + ".ack"
+        try:
+            with open(ack, "rb") as file:
+                ranges, _bad = fmt.parse_acks(file.read())
+            for first, count in ranges:
+                settled.add(first, count)
+        except OSError:
+            pass  # no acknowledgements: everything in the segment is replayed
+        return Segment(
+            path, owner, number, False, header.created_ms / 1000.0, size, sealed=True, settled=settled
+        )
+
+    def _release_adopted(self) -> None:
+        """Forget adopted owners whose segments are all gone: remove their leftovers and lock."""
+        spool = self._spool
+        with spool._lock:
+            done = [o for o in spool._adopted if not any(s.owner == o for s in spool._backlog)]
+            fds = {owner: spool._adopted.pop(owner) for owner in done}
+        for owner, fd in fds.items():
+            with contextlib.suppress(OSError):
+                for name in os.listdir(spool.directory):
+                    m = ACK_RE.match(name)
+                    if m is not None and m[1] == owner:
+                        os.unlink(os.path.join(spool.directory, name))
+                os.unlink(os.path.join(spool.directory, f"{owner}.lock"))
+            with contextlib.suppress(OSError):
+                os.close(fd)
+            self._dir_dirty = True
+
+
+def count_unsettled(path: str, start: int, end: int, settled: SeqRanges) -> int:
+    """Event records in ``path[start:end]`` not in ``settled`` (for counting a drop)."""
+    try:
+        with open(path, "rb") as file:
+            file.seek(start)
+            data = file.read(max(0, end - start))
+    except OSError:
+        return 0
+    return sum(
+        1
+        for item in fmt.scan(data, 0, len(data), at_end=True)
+        if isinstance(item, fmt.Record) and item.kind == fmt.EVENT and item.seq not in settled
+    )
+
+
+def cut_torn_tail(spool: EventSpool, segment: Segment, offset: int) -> None:
+    """An adopted segment ends in a torn record: truncate it there (lock held; we own its lock)."""
+    with contextlib.suppress(OSError):
+        os.truncate(segment.path, offset)
+        segment.end = min(segment.end, offset)
+        segment.read_pos = min(segment.read_pos, segment.end)
+
+
+def close_files(spool: EventSpool) -> None:
+    """Close for good (lock held): sync everything, remove what is settled, release the locks."""
+    next_segment, spool._next = spool._next, None
+    if next_segment is not None and next_segment.fd is not None:
+        with contextlib.suppress(OSError):
+            os.close(next_segment.fd)
+            os.unlink(next_segment.path)
+    for segment in (*spool._own, *spool._backlog):
+        segment.sealed = True
+        for fd in (segment.fd, segment.ack_fd):
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.fsync(fd)
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        segment.fd = segment.ack_fd = None
+        if segment.own and segment.records == len(segment.settled) and segment.inflight == 0:
+            spool._remove(segment)
+    with contextlib.suppress(OSError):
+        fsync_dir(spool.directory)
+    if spool._lock_fd is not None:
+        if not spool._own:  # nothing of ours is left: leave no lock file behind
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(spool.directory, f"{spool.owner}.lock"))
+        with contextlib.suppress(OSError):
+            os.close(spool._lock_fd)
+        spool._lock_fd = None
+    for fd in spool._adopted.values():
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    spool._adopted.clear()
+    spool._backlog.clear()
+
+
+def forget_inherited(spool: EventSpool) -> None:
+    """In a forked child: close the parent's descriptors without unlocking or removing anything."""
+    fds = [spool._lock_fd, *spool._adopted.values()]
+    if spool._next is not None:
+        fds.append(spool._next.fd)
+    for segment in (*spool._own, *spool._backlog):
+        fds.extend((segment.fd, segment.ack_fd))
+    for fd in fds:
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
