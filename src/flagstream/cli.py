@@ -1,4 +1,4 @@
-"""The ``flagstream`` command: ``demo``, ``collector``, ``decide``, ``validate``, ``version``.
+"""The ``flagstream`` command: ``demo``, ``collector``, ``decide``, ``validate``, ``spool``, ``version``.
 
 ``python -m flagstream`` runs the same. Commands a person watches (``demo``,
 ``collector``, ``decide``) print with rich; ``validate`` prints one plain line
@@ -387,6 +387,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("version", help="print the version")
     p.set_defaults(func=cmd_version)
+
+    from flagstream.delivery.spool.cli import add_commands as add_spool_commands  # noqa: PLC0415
+
+    add_spool_commands(sub, _console)
     return parser
 
 

@@ -50,6 +50,10 @@ class Window:
         return [event for event, _ in self.entries]
 
 
+def _add_counts(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+    return {k: a.get(k, 0) + b.get(k, 0) for k in a.keys() | b.keys()}
+
+
 class BatchCore:
     """Queue, bounds and counters of one batch processor (no I/O; caller holds the lock)."""
 
@@ -283,10 +287,12 @@ class BatchCore:
         return DeliveryStats(
             **spooled,  # type: ignore[arg-type]
             enqueued=self.enqueued + (spool.accepted if spool is not None else 0),
+            dropped=freeze_counts(
+                _add_counts(self.dropped, spool.dropped) if spool is not None else self.dropped
+            ),
             delivered=self.delivered,
             retried=self.retried,
             requests=self.requests,
-            dropped=freeze_counts(self.dropped),
             queued_events=len(self.queue),
             queued_bytes=self.queued_bytes,
             in_flight=self.in_flight_events,

@@ -338,12 +338,8 @@ class BatchEventProcessor(DriverBase):
                 lambda action: self._settle_spooled(core, window, action),
                 lambda: window.remaining,
             )
-        drops = spool.take_dropped()
+        drops = spool.take_dropped()  # counted by the spool itself (stats() adds them up)
         if drops:
-            with self._lock:
-                for reason, count in drops.items():
-                    core.dropped[reason] = core.dropped.get(reason, 0) + count
-                self._settled.notify_all()
             self._report_refusals(drops)
 
     def _settle_spooled(self, core: BatchCore, window: SpoolWindow, action: Settle) -> None:

@@ -25,7 +25,7 @@ import time
 from typing import TYPE_CHECKING
 
 from flagstream.delivery.spool import format as fmt
-from flagstream.delivery.spool.files import ACK_RE, claim_lock, fsync_dir, list_dir
+from flagstream.delivery.spool.files import ACK_RE, claim_lock, create_lock, fsync_dir, list_dir
 from flagstream.delivery.spool.ranges import SeqRanges
 from flagstream.delivery.spool.segment import Segment
 
@@ -99,12 +99,20 @@ class Keeper:
             self._probe()
         if now - self._last_scan >= _SCAN_EVERY or self._over_budget():
             self._last_scan = now
-            listing = list_dir(spool.directory)
+            try:
+                listing = list_dir(spool.directory)
+                if spool._healthy and not os.path.exists(
+                    os.path.join(spool.directory, f"{spool.owner}.lock")
+                ):
+                    raise FileNotFoundError(f"the lock file of this process vanished from {spool.directory}")
+            except OSError as exc:
+                self._lost_directory(exc)
+                return
             if now - self._last_adopt >= _ADOPT_EVERY:
                 self._last_adopt = now
                 self._adopt(listing)
-                self._release_adopted()
             self._enforce(listing)
+        self.release_adopted()
         if self._dir_dirty:
             self._dir_dirty = False
             with contextlib.suppress(OSError):
@@ -117,44 +125,36 @@ class Keeper:
         interval_due = spool.fsync == "interval" and now - self._last_sync >= spool.fsync_interval
         with spool._lock:
             retired, self._retired = self._retired, []
-            sealed = [s for s in spool._own if s.sealed and s.fd is not None and s not in retired]
-            dirty = []
+            # Rotation always syncs: a sealed segment with unsynced writes, whatever the policy.
+            # Its descriptor stays open until it is removed, so it can be read even if the
+            # directory disappears under us.
+            dirty = [s for s in spool._own if s.sealed and s.dirty]
             if interval_due:
                 self._last_sync = now
                 dirty = [s for s in (*spool._own, *spool._backlog) if s.dirty or s.ack_dirty]
-                for segment in dirty:
-                    segment.dirty = segment.ack_dirty = False
-        for segment in dirty:
-            for fd in (segment.fd, segment.ack_fd):
-                if fd is not None:
-                    with contextlib.suppress(OSError):
-                        os.fsync(fd)
-        for segment in sealed + retired:
-            self._close(segment, sync=not segment.deleted)
+            fds = [fd for s in dirty for fd in (s.fd, s.ack_fd) if fd is not None]
+            for segment in dirty:
+                segment.dirty = segment.ack_dirty = False
+            sealed = any(s.sealed for s in dirty)
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                os.fsync(fd)
+        for segment in retired:
+            self._close(segment)
         if sealed or retired:
             self._dir_dirty = True
+        with spool._lock:  # segments sealed after their last window settled (degraded, rotated)
+            for segment in [*spool._own, *spool._backlog]:
+                spool._maybe_remove(segment)
 
-    def _close(self, segment: Segment, *, sync: bool) -> None:
-        """Close a sealed segment's append descriptor, or all of a removed segment's."""
-        spool = self._spool
-        with spool._lock:
-            if segment.deleted:
-                fds = [fd for fd in (segment.fd, segment.ack_fd) if fd is not None]
-                segment.fd = segment.ack_fd = None
-            elif segment.sealed and segment.fd is not None:
-                fds = [segment.fd]
-                segment.fd = None
-            else:
-                fds = []
+    def _close(self, segment: Segment) -> None:
+        """Close the descriptors of a removed segment."""
+        with self._spool._lock:
+            fds = [fd for fd in (segment.fd, segment.ack_fd) if fd is not None]
+            segment.fd = segment.ack_fd = None
         for fd in fds:
-            if sync:
-                with contextlib.suppress(OSError):
-                    os.fsync(fd)
             with contextlib.suppress(OSError):
                 os.close(fd)
-        if not segment.deleted:
-            with spool._lock:
-                spool._maybe_remove(segment)
 
     def _prepare_next(self) -> None:
         spool = self._spool
@@ -174,13 +174,29 @@ class Keeper:
             if active is not None and active.end >= spool.segment_bytes and not active.sealed:
                 spool._rotate_or_kick(active)
 
+    def _lost_directory(self, exc: OSError) -> None:
+        """The directory (or our lock in it) is gone or unreadable: degrade and re-create on probe."""
+        spool = self._spool
+        with spool._lock:
+            if not spool._healthy:
+                spool.last_error = f"{type(exc).__name__}: {exc}"
+                return
+            for segment in spool._own:
+                segment.sealed = True  # still read through their open descriptors
+            spool._degrade(exc)
+            lock_fd, spool._lock_fd = spool._lock_fd, None
+            next_segment, spool._next = spool._next, None
+        for fd in (lock_fd, next_segment.fd if next_segment else None):
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
     def _probe(self) -> None:
         """Degraded: try to write a new segment; success makes the spool healthy again."""
         spool = self._spool
         try:
             if spool._lock_fd is None:
-                from flagstream.delivery.spool.files import create_lock  # noqa: PLC0415
-
+                os.makedirs(spool.directory, exist_ok=True)
                 spool._lock_fd = create_lock(spool.directory, spool.owner)
             segment = spool._new_segment()
             os.fsync(segment.fd)  # type: ignore[arg-type]
@@ -312,7 +328,7 @@ class Keeper:
             path, owner, number, False, header.created_ms / 1000.0, size, sealed=True, settled=settled
         )
 
-    def _release_adopted(self) -> None:
+    def release_adopted(self) -> None:
         """Forget adopted owners whose segments are all gone: remove their leftovers and lock."""
         spool = self._spool
         with spool._lock:

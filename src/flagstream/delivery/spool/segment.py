@@ -121,23 +121,26 @@ class WindowRead:
 
 def read_window(
     segment: Segment,
+    fd: int | None,
     start: int,
     end: int,
     max_events: int,
     max_bytes: int,
+    contexts: dict[int, EventContext | None],
     interned: dict[EventContext, EventContext],
 ) -> WindowRead:
     """Read up to ``max_events`` unsettled events (``max_bytes`` of visitors) from ``start``.
 
-    Raises OSError when the file cannot be read. ``interned`` maps each context
-    to one shared object, so that a window's events share their context by
-    identity, as live events do.
+    Reads through ``fd`` (which it closes) or, when ``None``, the segment's path.
+    Raises OSError when the file cannot be read. ``contexts`` are the contexts
+    known so far by index; ``interned`` maps each context to one shared object,
+    so that a window's events share their context by identity, as live events do.
     """
-    contexts = dict(enumerate(segment.contexts))
     out = WindowRead([], start, 0, None, 0, {})
     nbytes = 0
     size = _FIRST_READ
-    fd = os.open(segment.path, os.O_RDONLY)
+    if fd is None:
+        fd = os.open(segment.path, os.O_RDONLY)
     try:
         while True:
             want = min(end - out.position, size)

@@ -52,6 +52,8 @@ SPOOL_DROP_REASONS = ("spool_cap", "spool_age", "spool_corrupt", "spool_disk_err
 _MiB = 1024 * 1024
 
 _live: weakref.WeakSet[EventSpool] = weakref.WeakSet()
+_MAX_VISITOR = fmt.MAX_RECORD - 64
+_fdatasync = getattr(os, "fdatasync", os.fsync)
 
 
 @dataclass(eq=False, slots=True)
@@ -238,6 +240,8 @@ class EventSpool:
             context = event[0]
         except Exception:
             return FALLBACK  # the memory path counts it when the worker fails to build it
+        if len(visitor) > _MAX_VISITOR:
+            return FALLBACK  # the memory path refuses it as too_large, as without a spool
         with self._lock:
             if not self._healthy:
                 self.degraded_events += 1
@@ -257,7 +261,7 @@ class EventSpool:
             try:
                 written = os.write(segment.fd, data)  # type: ignore[arg-type]
                 if self.fsync == "always":
-                    os.fdatasync(segment.fd)  # type: ignore[arg-type]
+                    _fdatasync(segment.fd)  # type: ignore[arg-type]
             except OSError as exc:
                 self._torn(segment, 0)
                 self._degrade(exc)
@@ -281,7 +285,7 @@ class EventSpool:
                 self._first_unread_at = time.monotonic()
             self._unread += 1
             wake = self._unread == self._batch_size
-            if segment.end >= self.segment_bytes or self._budget <= 0:
+            if segment.end >= self.segment_bytes or 0 >= self._budget > -written:
                 self._rotate_or_kick(segment)
         return ACCEPTED_WAKE if wake else ACCEPTED
 
@@ -327,11 +331,10 @@ class EventSpool:
             return self._due(now, flush_interval, closing)
 
     def _due(self, now: float, flush_interval: float, closing: bool) -> bool:
-        if any(not s.reading and s.read_pos < s.end for s in self._backlog):
-            return True
-        if self._unread <= 0:
-            return False
-        return (
+        return self._pick(now, flush_interval, closing) is not None
+
+    def _own_due(self, now: float, flush_interval: float, closing: bool) -> bool:
+        return self._unread > 0 and (
             closing
             or self._unread >= self._batch_size
             or self._seq_read() < self._flush_seq
@@ -359,8 +362,15 @@ class EventSpool:
                 return None
             segment.reading = True
             start, end = segment.read_pos, segment.end
+            contexts = dict(enumerate(segment.contexts))
+            # Own segments are read through their open descriptor, so events survive even if
+            # the directory is removed under us. The keeper clears segment.fd under this lock
+            # before it closes it, so the duplicate is of a descriptor that is still open.
+            fd: int | None = None
+            with contextlib.suppress(OSError):
+                fd = os.dup(segment.fd) if segment.fd is not None else None
         try:
-            read = read_window(segment, start, end, max_events, max_bytes, self._interned)
+            read = read_window(segment, fd, start, end, max_events, max_bytes, contexts, self._interned)
         except OSError as exc:
             with self._lock:
                 segment.reading = False
@@ -394,10 +404,9 @@ class EventSpool:
             return SpoolWindow(segment, read.events)
 
     def _pick(self, now: float, flush_interval: float, closing: bool) -> Segment | None:
-        if self._unread > 0 and self._due(now, flush_interval, closing):
+        """The segment the next window comes from (own events are read by one worker at a time, in order)."""
+        if self._own_due(now, flush_interval, closing) and not any(s.reading for s in self._own):
             for segment in self._own:
-                if segment.reading:
-                    return None  # keep own events in order: one reader at a time
                 if segment.read_pos < segment.end:
                     return segment
         for segment in self._backlog:
@@ -532,6 +541,7 @@ class EventSpool:
             self._closed = True
             self._healthy = False
         self._keeper.stop()
+        self._keeper.release_adopted()
         with self._lock:
             keeper.close_files(self)
         _live.discard(self)
