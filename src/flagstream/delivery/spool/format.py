@@ -3,11 +3,12 @@
 A segment file starts with a 40-byte header and holds framed records::
 
     header  b"FLGSPOOL" | version u16 | header size u16 | created ms u64 | owner 16 bytes | crc32 u32
-    record  magic u32 | length u32 | crc32 u32 | seq u64 | payload (length bytes)
-    payload kind u8 | context index u16 | data
+    record  magic u32 | length u32 | crc32 u32 | seq u64 | kind u8 | context index u16 | data (length bytes)
 
 ``crc32`` (zlib's, CRC-32/ISO-HDLC: in the standard library and fast in C)
-covers ``seq`` and the payload, so a flipped length fails the check too. The
+covers the data and then ``seq | kind | context index``, so a flipped length
+fails the check too. The data comes first so that the caller can checksum its
+event before it takes the lock that assigns the sequence number. The
 magic in front of every record lets a reader find the next good record after
 a damaged one instead of losing the rest of the file. An *event* record's data
 is the visitor's JSON exactly as it goes into a request body; a *context*
@@ -51,11 +52,11 @@ MAGIC = b"FLGSPOOL"
 VERSION = 1
 HEADER_SIZE = 40
 _HEADER = struct.Struct("<8sHHQ16s")  # 36 bytes, then the crc32 of those
-FRAME = struct.Struct("<IIIQ")  # magic, length, crc, seq
+FRAME = struct.Struct("<IIIQBH")  # magic, length, crc, seq, kind, context index: 23 bytes
+HEAD = struct.Struct("<III")  # magic, length, crc
+META = struct.Struct("<QBH")  # seq, kind, context index
 RECORD_MAGIC = 0x5EED_F1A6
 _RECORD_MAGIC_BYTES = struct.pack("<I", RECORD_MAGIC)
-_SEQ = struct.Struct("<Q")
-_KIND = struct.Struct("<BH")
 EVENT = 1
 CONTEXT = 2
 ACK = struct.Struct("<QII")  # first seq, count, crc32 of the first 12 bytes
@@ -98,11 +99,11 @@ def decode_header(data: bytes) -> Header:
     return Header(version, created, owner)
 
 
-def encode_record(seq: int, kind: int, context: int, data: bytes) -> bytes:
-    """One framed record."""
-    payload = _KIND.pack(kind, context) + data
-    crc = zlib.crc32(payload, zlib.crc32(_SEQ.pack(seq)))
-    return FRAME.pack(RECORD_MAGIC, len(payload), crc, seq) + payload
+def encode_record(seq: int, kind: int, context: int, data: bytes, data_crc: int | None = None) -> bytes:
+    """One framed record (``data_crc``: ``zlib.crc32(data)``, if the caller has it already)."""
+    meta = META.pack(seq, kind, context)
+    crc = zlib.crc32(meta, zlib.crc32(data) if data_crc is None else data_crc)
+    return b"".join((HEAD.pack(RECORD_MAGIC, len(data), crc), meta, data))
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,17 +135,17 @@ def _frame_at(buf: bytes, pos: int, limit: int) -> Record | bool | None:
     """The record at ``pos``; ``None`` if it is damaged; ``False`` if it runs past ``limit``."""
     if pos + FRAME.size > limit:
         return False
-    magic, length, crc, seq = FRAME.unpack_from(buf, pos)
-    if magic != RECORD_MAGIC or length < _KIND.size or length > MAX_RECORD:
+    magic, length, crc, seq, kind, context = FRAME.unpack_from(buf, pos)
+    if magic != RECORD_MAGIC or length > MAX_RECORD:
         return None
-    end = pos + FRAME.size + length
+    start = pos + FRAME.size
+    end = start + length
     if end > limit:
         return False
-    start = pos + FRAME.size
-    if zlib.crc32(buf[start:end], zlib.crc32(buf[pos + 12 : pos + 20])) != crc:
+    data = buf[start:end]
+    if zlib.crc32(buf[pos + HEAD.size : start], zlib.crc32(data)) != crc:
         return None
-    kind, context = _KIND.unpack_from(buf, start)
-    return Record(pos, end, seq, kind, context, buf[start + _KIND.size : end])
+    return Record(pos, end, seq, kind, context, data)
 
 
 def scan(buf: bytes, pos: int, limit: int, *, at_end: bool) -> Iterator[Record | Corrupt]:

@@ -11,6 +11,7 @@ where it got to.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -22,6 +23,7 @@ from flagstream.events.user_event import EventContext
 __all__ = ["Segment", "SpooledEvent", "WindowRead", "context_bytes", "context_from", "read_window"]
 
 _FIRST_READ = 256 * 1024
+_YIELD_EVERY = 32  # records between two offers of the interpreter lock (about 50-100 us of parsing)
 
 
 class SpooledEvent(NamedTuple):
@@ -51,6 +53,8 @@ class Segment:
     fd: int | None = None  # own segments: the append descriptor, until sealed and synced
     contexts: list[EventContext | None] = field(default_factory=list)
     context_index: dict[EventContext, int] = field(default_factory=dict)
+    last_context: EventContext | None = None  # the writer's last context and its index
+    last_index: int | None = None
     settled: SeqRanges = field(default_factory=SeqRanges)
     records: int = 0  # own: event records written
     handed_out: int = 0  # own: event records read into windows or found settled
@@ -150,7 +154,11 @@ def read_window(
             base = out.position
             at_end = base + len(data) >= end
             full = False
-            for item in fmt.scan(data, 0, len(data), at_end=at_end):
+            for n, item in enumerate(fmt.scan(data, 0, len(data), at_end=at_end), 1):
+                if not n % _YIELD_EVERY:
+                    # Let the application's threads in: without this a long read holds the
+                    # interpreter lock until the 5 ms switch interval forces it out.
+                    time.sleep(0)
                 if isinstance(item, fmt.Corrupt):
                     out.corrupt += 1
                     if item.torn:

@@ -26,6 +26,7 @@ import secrets
 import threading
 import time
 import weakref
+import zlib
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -53,6 +54,10 @@ _MiB = 1024 * 1024
 
 _live: weakref.WeakSet[EventSpool] = weakref.WeakSet()
 _MAX_VISITOR = fmt.MAX_RECORD - 64
+_crc32 = zlib.crc32
+_pack_meta = fmt.META.pack
+_pack_head = fmt.HEAD.pack
+_MAGIC = fmt.RECORD_MAGIC
 _fdatasync = getattr(os, "fdatasync", os.fsync)
 
 
@@ -171,7 +176,6 @@ class EventSpool:
         self._listing_bytes = 0
         self._listing_segments = 0
         self._oldest_created = 0.0
-        self.accepted = 0
         self.delivered = 0
         self.replayed = 0
         self.degraded_events = 0
@@ -222,6 +226,11 @@ class EventSpool:
         self._healthy = True
 
     @property
+    def accepted(self) -> int:
+        """Events written by this process (each has the next sequence number)."""
+        return self._seq
+
+    @property
     def healthy(self) -> bool:
         """Whether events are being written to disk (false while degraded to memory)."""
         return self._healthy
@@ -242,6 +251,7 @@ class EventSpool:
             return FALLBACK  # the memory path counts it when the worker fails to build it
         if len(visitor) > _MAX_VISITOR:
             return FALLBACK  # the memory path refuses it as too_large, as without a spool
+        visitor_crc = _crc32(visitor)  # before the lock: only the sequence number needs it
         with self._lock:
             if not self._healthy:
                 self.degraded_events += 1
@@ -251,13 +261,18 @@ class EventSpool:
                 return DROPPED
             segment = self._own[-1]
             seq = self._seq
-            index = segment.context_index.get(context)
+            # Events of one client share one context object: identity first (hashing the
+            # frozen dataclass costs more than the rest of the framing).
+            index = (
+                segment.last_index if segment.last_context is context else segment.context_index.get(context)
+            )
             if index is None:
                 index = len(segment.contexts)
                 data = fmt.encode_record(seq, fmt.CONTEXT, index, context_bytes(context))
-                data += fmt.encode_record(seq, fmt.EVENT, index, visitor)
+                data += fmt.encode_record(seq, fmt.EVENT, index, visitor, visitor_crc)
             else:
-                data = fmt.encode_record(seq, fmt.EVENT, index, visitor)
+                meta = _pack_meta(seq, fmt.EVENT, index)
+                data = b"".join((_pack_head(_MAGIC, len(visitor), _crc32(meta, visitor_crc)), meta, visitor))
             try:
                 written = os.write(segment.fd, data)  # type: ignore[arg-type]
                 if self.fsync == "always":
@@ -275,11 +290,11 @@ class EventSpool:
             if index == len(segment.contexts):
                 segment.contexts.append(context)
                 segment.context_index[context] = index
+            segment.last_context, segment.last_index = context, index
             segment.end += written
             segment.records += 1
             segment.dirty = True
             self._seq = seq + 1
-            self.accepted += 1
             self._budget -= written
             if self._unread == 0:
                 self._first_unread_at = time.monotonic()
