@@ -15,8 +15,14 @@ Three measurements, each with the spool on and off in the same run:
   rate, and the live caller's p50 and its events' delivery during the drain
   against the same live load alone.
 * ``bytes``: segment bytes on disk per event against the event's JSON in a request body.
+* ``design``: the two designs the spool chose between, on the caller's thread with
+  the same event bytes: one ``EventSpool.append`` (serialize, frame, one
+  ``os.write``) against one SQLite insert committed in WAL mode with
+  ``synchronous=NORMAL`` (crash-safe, no fsync per commit), one connection per
+  writer as one process would hold; and the same with four writer threads
+  contending, as four gunicorn workers sharing one database file would.
 
-    .venv/bin/python bench/spool.py [cost|replay|all] [--rounds 10] [--calls 2000] [--backlog 1000000]
+    .venv/bin/python bench/spool.py [cost|replay|design|all] [--rounds 10] [--calls 2000] [--backlog 1000000]
 """
 
 from __future__ import annotations
@@ -248,9 +254,131 @@ def _sample_body_bytes() -> float:
     return sum(len(b) for b in capture.bodies()) / 1000
 
 
+def design(args: argparse.Namespace) -> None:
+    import sqlite3
+
+    from flagstream.delivery.spool import EventSpool
+    from flagstream.events.payload import visitor_bytes
+
+    class Keep:
+        def __init__(self) -> None:
+            self.events: list[object] = []
+
+        def process(self, event: object) -> None:
+            self.events.append(event)
+
+        def stop(self) -> None:
+            pass
+
+    keep = Keep()
+    client = flagstream.Optimizely(BASIC_DATAFILE, event_processor=keep)
+    for i in range(1000):
+        client.track("purchase", f"user-{i}", ATTRIBUTES)
+    events = keep.events
+    root = tempfile.mkdtemp(prefix="flagstream-bench-design-")
+    spool = EventSpool(os.path.join(root, "spool"), max_bytes=8 << 30, segment_bytes=64 << 20)
+    db = sqlite3.connect(os.path.join(root, "spool.db"), isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, body BLOB NOT NULL)")
+
+    def sqlite_put(i: int) -> None:
+        db.execute("INSERT INTO events (body) VALUES (?)", (visitor_bytes(events[i % 1000]),))  # type: ignore[arg-type]
+
+    rows = []
+    for _ in range(3):
+        seg = sample(lambda i: spool.append(events[i % 1000]), args.calls * 5)  # type: ignore[arg-type]
+        lite = sample(sqlite_put, args.calls * 5)
+        rows.append((median(seg), percentile(seg, 0.99), median(lite), percentile(lite, 0.99)))
+    spool.close()
+    db.close()
+    seg50, seg99, lite50, lite99 = (median([r[k] for r in rows]) for k in range(4))
+    print(f"one writer, {machine_info()}")
+    print(
+        table(
+            ["design", "p50 us", "p99 us"],
+            [
+                ["segment append (EventSpool.append)", f"{seg50:.2f}", f"{seg99:.1f}"],
+                ["SQLite WAL insert + commit", f"{lite50:.2f}", f"{lite99:.1f}"],
+            ],
+        )
+    )
+    # Four processes, one file: SQLite has one writer lock (busy_timeout waits on the caller);
+    # segments need no shared lock at all (one file per process).
+    print(_contended(root, events, args.calls))
+    shutil.rmtree(root, ignore_errors=True)
+
+
+_CONTENDED = """
+import os, sqlite3, sys, time
+mode, path, calls = sys.argv[1], sys.argv[2], int(sys.argv[3])
+import flagstream
+from flagstream.delivery.spool import EventSpool
+from flagstream.events.payload import visitor_bytes
+class Keep:
+    events = []
+    def process(self, e): self.events.append(e)
+    def stop(self): pass
+keep = Keep()
+client = flagstream.Optimizely(open(sys.argv[4]).read(), event_processor=keep)
+for i in range(1000):
+    client.track("purchase", f"user-{i}", {"age": 30, "country": "de"})
+if mode == "segments":
+    spool = EventSpool(path, max_bytes=8 << 30, segment_bytes=64 << 20)
+    put = lambda e: spool.append(e)
+else:
+    db = sqlite3.connect(path, isolation_level=None, timeout=10)
+    db.execute("PRAGMA synchronous=NORMAL")
+    put = lambda e: db.execute("INSERT INTO events (body) VALUES (?)", (visitor_bytes(e),))
+out = []
+for i in range(calls):
+    t = time.perf_counter_ns()
+    put(keep.events[i % 1000])
+    out.append((time.perf_counter_ns() - t) / 1000)
+out.sort()
+print(out[len(out) // 2], out[int(len(out) * 0.99)])
+"""
+
+
+def _contended(root: str, _events: object, calls: int) -> str:
+    datafile = os.path.join(root, "datafile.json")
+    Path(datafile).write_text(BASIC_DATAFILE)
+    db = os.path.join(root, "shared.db")
+    con = sqlite3_setup(db)
+    con.close()
+    rows = []
+    for mode, path in (("segments", os.path.join(root, "shared-spool")), ("sqlite", db)):
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", _CONTENDED, mode, path, str(calls * 5), datafile],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(4)
+        ]
+        results = [tuple(map(float, p.communicate(timeout=300)[0].split())) for p in procs]
+        rows.append(
+            [
+                f"4 processes, {'one spool directory' if mode == 'segments' else 'one SQLite WAL file'}",
+                f"{median([r[0] for r in results]):.2f}",
+                f"{max(r[1] for r in results):.1f}",
+            ]
+        )
+    return table(["design", "p50 us (median of 4)", "p99 us (worst of 4)"], rows)
+
+
+def sqlite3_setup(path: str):  # type: ignore[no-untyped-def]
+    import sqlite3
+
+    con = sqlite3.connect(path, isolation_level=None)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, body BLOB NOT NULL)")
+    return con
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", nargs="?", default="all", choices=("cost", "replay", "all"))
+    parser.add_argument("what", nargs="?", default="all", choices=("cost", "replay", "design", "all"))
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--dirs", default="", help="comma-separated parent directories of the spool (cost)")
@@ -262,6 +390,8 @@ def main() -> int:
         cost(args)
     if args.what in ("replay", "all"):
         replay(args)
+    if args.what in ("design", "all"):
+        design(args)
     return 0
 
 
