@@ -85,13 +85,19 @@ class Wait:
 
 @dataclass(frozen=True, slots=True)
 class Settle:
-    """``events`` events are done: delivered, or dropped for ``reason``."""
+    """``events`` events are done: delivered, or dropped for ``reason``.
+
+    ``items`` are those events (a durable spool acknowledges exactly these, or
+    keeps them for a later attempt when the reason is retryable); ``dead`` are
+    the ones to hand to the dead-letter handler.
+    """
 
     events: int
     delivered: bool
     reason: str | None = None
     result: DispatchResult | None = None
     dead: tuple[Deliverable, ...] = ()
+    items: tuple[Deliverable, ...] = ()
 
 
 Action = Send | Wait | Settle
@@ -166,14 +172,14 @@ def _deliver(events: Sequence[Deliverable], run: _Run, policy: RetryPolicy) -> P
             yield from _halves(events, run)
             return
         error = f"cannot serialize event: {exc!r}"
-        yield Settle(1, False, "internal_error", DispatchResult.failure(error), tuple(events))
+        yield Settle(1, False, "internal_error", DispatchResult.failure(error), tuple(events), tuple(events))
         return
     if len(log_event.body) > run.limit:
         if len(events) > 1:
             yield from _halves(events, run)
             return
         error = f"event body is {len(log_event.body)} bytes, above the {run.limit} byte request limit"
-        yield Settle(1, False, "too_large", DispatchResult.failure(error), tuple(events))
+        yield Settle(1, False, "too_large", DispatchResult.failure(error), tuple(events), tuple(events))
         return
     while True:
         result = yield Send(log_event, run.deadline, policy.attempts + 1, len(events))
@@ -182,7 +188,7 @@ def _deliver(events: Sequence[Deliverable], run: _Run, policy: RetryPolicy) -> P
         result = replace(result, attempts=policy.attempts)  # the outcome reports all attempts made
         verdict = result.verdict
         if verdict is Verdict.DELIVERED:
-            yield Settle(len(events), True, None, result)
+            yield Settle(len(events), True, None, result, (), tuple(events))
             return
         if verdict is Verdict.REJECT:
             if len(events) > 1 and run.bisections > 0:
@@ -190,14 +196,14 @@ def _deliver(events: Sequence[Deliverable], run: _Run, policy: RetryPolicy) -> P
                 return
             # One event the server refuses on its own; or so many refusals that the server
             # rejects everything (wrong endpoint, auth): stop bisecting and dead-letter them.
-            yield Settle(len(events), False, "rejected", result, tuple(events))
+            yield Settle(len(events), False, "rejected", result, tuple(events), tuple(events))
             return
         if policy.is_exhausted():
-            yield Settle(len(events), False, "retry_exhausted", result)
+            yield Settle(len(events), False, "retry_exhausted", result, (), tuple(events))
             return
         stop = yield Wait(policy.get_backoff(run.rng), run.deadline)
         if stop is not None:
-            yield Settle(len(events), False, str(stop), result)
+            yield Settle(len(events), False, str(stop), result, (), tuple(events))
             return
 
 

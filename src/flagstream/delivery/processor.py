@@ -37,6 +37,7 @@ from flagstream.events.user_event import UserEvent
 __all__ = ["BatchEventProcessor"]
 
 _NEVER = float("inf")
+_KEPT_IN_SPOOL = frozenset({"retry_exhausted", "shutdown"})
 
 
 def _from_visitors(events: Sequence[SpooledEvent]) -> LogEvent:
@@ -344,17 +345,30 @@ class BatchEventProcessor(DriverBase):
 
     def _settle_spooled(self, core: BatchCore, window: SpoolWindow, action: Settle) -> None:
         assert self._spool is not None
-        done = self._spool.settle(window, action.events, delivered=action.delivered, reason=action.reason)
-        with self._lock:
+        # Retries ran out or close() is ending the wait: the events are safe on disk and are
+        # sent again later (or by the next process), so this is not a drop.
+        keep = not action.delivered and action.reason in _KEPT_IN_SPOOL
+        kept = action.items if keep else ()
+        with self._lock:  # one step for flush(): the spool's count and ours change together
+            done = self._spool.settle(window, action.events, delivered=action.delivered, keep=kept)  # type: ignore[arg-type]
             if action.delivered:
                 if window.own:
                     core.delivered += action.events
-            else:
+            elif not keep:
                 reason = action.reason or "internal_error"
                 core.dropped[reason] = core.dropped.get(reason, 0) + action.events
             if done and window in self._spool_windows:
                 self._spool_windows.remove(window)
             self._settled.notify_all()
+        if keep:
+            error = action.result.error if action.result else None
+            self._logger.warning(
+                "flagstream: %d event(s) not delivered yet (%s: %s); they stay in the spool",
+                action.events,
+                action.reason,
+                error,
+            )
+            return
         self._after_settle(action, replayed=not window.own)
 
     def _send(self, core: BatchCore, action: Send) -> DispatchResult:

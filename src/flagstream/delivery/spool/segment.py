@@ -36,6 +36,7 @@ class SpooledEvent(NamedTuple):
     context: EventContext
     visitor: bytes
     seq: int
+    offset: int  # where its record starts in the segment (a window given back is read again from here)
 
 
 @dataclass(eq=False, slots=True)
@@ -59,6 +60,8 @@ class Segment:
     records: int = 0  # own: event records written
     handed_out: int = 0  # own: event records read into windows or found settled
     inflight: int = 0  # windows taken from this segment and not yet settled
+    leased: set[int] = field(default_factory=set)  # seqs in flight, skipped when a rewound read meets them
+    not_before: float = 0.0  # a window was given back: read again from time.monotonic() >= this
     reading: bool = False
     ack_fd: int | None = None
     deleted: bool = False
@@ -132,6 +135,7 @@ def read_window(
     max_bytes: int,
     contexts: dict[int, EventContext | None],
     interned: dict[EventContext, EventContext],
+    leased: frozenset[int] = frozenset(),
 ) -> WindowRead:
     """Read up to ``max_events`` unsettled events (``max_bytes`` of visitors) from ``start``.
 
@@ -175,8 +179,8 @@ def read_window(
                         out.learned[item.context] = context
                     out.position = base + item.end
                     continue
-                if item.seq in segment.settled:
-                    out.skipped += 1
+                if item.seq in segment.settled or item.seq in leased:
+                    out.skipped += item.seq not in leased
                     out.position = base + item.end
                     continue
                 context = contexts.get(item.context) if item.kind == fmt.EVENT else None
@@ -187,7 +191,7 @@ def read_window(
                 if out.events and (len(out.events) >= max_events or nbytes + len(item.data) > max_bytes):
                     full = True
                     break
-                out.events.append(SpooledEvent(context, item.data, item.seq))
+                out.events.append(SpooledEvent(context, item.data, item.seq, base + item.offset))
                 nbytes += len(item.data)
                 out.position = base + item.end
             if full or at_end or len(out.events) >= max_events:

@@ -28,6 +28,7 @@ import time
 import weakref
 import zlib
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from flagstream._logging import get_logger
@@ -54,6 +55,7 @@ _MiB = 1024 * 1024
 
 _live: weakref.WeakSet[EventSpool] = weakref.WeakSet()
 _MAX_VISITOR = fmt.MAX_RECORD - 64
+_GIVEN_BACK_PAUSE = 1.0  # seconds before events whose retries ran out are tried again
 _crc32 = zlib.crc32
 _pack_meta = fmt.META.pack
 _pack_head = fmt.HEAD.pack
@@ -68,6 +70,7 @@ class SpoolWindow:
     segment: Segment
     events: list[SpooledEvent]
     remaining: int = field(init=False)
+    released: list[SpooledEvent] = field(default_factory=list)  # kept for a later attempt
 
     def __post_init__(self) -> None:
         self.remaining = len(self.events)
@@ -378,6 +381,7 @@ class EventSpool:
             segment.reading = True
             start, end = segment.read_pos, segment.end
             contexts = dict(enumerate(segment.contexts))
+            leased = frozenset(segment.leased) if segment.leased else frozenset()
             # Own segments are read through their open descriptor, so events survive even if
             # the directory is removed under us. The keeper clears segment.fd under this lock
             # before it closes it, so the duplicate is of a descriptor that is still open.
@@ -385,7 +389,9 @@ class EventSpool:
             with contextlib.suppress(OSError):
                 fd = os.dup(segment.fd) if segment.fd is not None else None
         try:
-            read = read_window(segment, fd, start, end, max_events, max_bytes, contexts, self._interned)
+            read = read_window(
+                segment, fd, start, end, max_events, max_bytes, contexts, self._interned, leased
+            )
         except OSError as exc:
             with self._lock:
                 segment.reading = False
@@ -416,6 +422,7 @@ class EventSpool:
                 self._maybe_remove(segment)
                 return None
             segment.inflight += 1
+            segment.leased.update(event.seq for event in read.events)
             return SpoolWindow(segment, read.events)
 
     def _pick(self, now: float, flush_interval: float, closing: bool) -> Segment | None:
@@ -423,17 +430,25 @@ class EventSpool:
         if self._own_due(now, flush_interval, closing) and not any(s.reading for s in self._own):
             for segment in self._own:
                 if segment.read_pos < segment.end:
-                    return segment
+                    return segment if now >= segment.not_before else None
         for segment in self._backlog:
-            if not segment.reading and segment.read_pos < segment.end:
+            if not segment.reading and segment.read_pos < segment.end and now >= segment.not_before:
                 return segment
         return None
 
-    def settle(self, window: SpoolWindow, count: int, *, delivered: bool, reason: str | None) -> bool:
-        """Record that ``count`` events of ``window`` are settled; True when the window is done."""
+    def settle(
+        self, window: SpoolWindow, count: int, *, delivered: bool, keep: Sequence[SpooledEvent] = ()
+    ) -> bool:
+        """Record that ``count`` events of ``window`` are done; True when the whole window is.
+
+        ``keep`` are events whose delivery failed for a reason that a later
+        attempt may not meet (retries ran out, the processor is closing): they
+        stay in the spool and are read again, instead of being acknowledged.
+        """
         with self._lock:
             count = min(count, window.remaining)
             window.remaining -= count
+            window.released.extend(keep)
             if delivered:
                 if window.own:
                     self.delivered += count
@@ -443,13 +458,26 @@ class EventSpool:
                 return False
             segment = window.segment
             segment.inflight -= 1
-            ranges = runs([event.seq for event in window.events])
+            segment.leased.difference_update(event.seq for event in window.events)
+            kept = {event.seq for event in window.released}
+            ranges = runs([event.seq for event in window.events if event.seq not in kept])
             for first, n in ranges:
                 segment.settled.add(first, n)
+            if window.released and not segment.deleted:
+                self._give_back(segment, window.released)
             if not segment.deleted:
-                self._write_acks(segment, ranges)
+                if ranges:
+                    self._write_acks(segment, ranges)
                 self._maybe_remove(segment)
             return True
+
+    def _give_back(self, segment: Segment, events: list[SpooledEvent]) -> None:
+        """Read ``events`` again later: rewind the segment to the first of them (lock held)."""
+        segment.read_pos = min(segment.read_pos, *(event.offset for event in events))
+        segment.not_before = time.monotonic() + _GIVEN_BACK_PAUSE
+        if segment.own:
+            segment.handed_out -= len(events)
+            self._unread += len(events)
 
     def _write_acks(self, segment: Segment, ranges: list[tuple[int, int]]) -> None:
         if self._closed:
