@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Protocol, TypeVar
 
 from flagstream.delivery.result import DispatchResult, Verdict
@@ -97,7 +97,7 @@ class Settle:
     reason: str | None = None
     result: DispatchResult | None = None
     dead: tuple[Deliverable, ...] = ()
-    items: tuple[Deliverable, ...] = ()
+    items: tuple[Deliverable, ...] = field(default=(), compare=False, repr=False)
 
 
 Action = Send | Wait | Settle
