@@ -221,7 +221,7 @@ class Keeper:
     def _enforce(self, listing: Listing) -> None:
         spool = self._spool
         now = time.time()
-        total = listing.total_bytes
+        total = listing.total_bytes - self._remove_set_aside(listing, now)
         for entry in sorted(listing.segments, key=lambda e: e.mtime):
             if now - entry.mtime < spool.max_age:
                 break
@@ -238,9 +238,32 @@ class Keeper:
         with spool._lock:
             spool._listing_bytes = total
             spool._listing_segments = len(listing.segments)
-            spool._budget = spool.max_bytes - total
+            # Every writer spends the same headroom until the next scan: give each its share,
+            # so that together they overshoot by a scan's worth of one writer at most.
+            spool._budget = (spool.max_bytes - total) // max(1, len(listing.locks))
             created = [s.created for s in (*spool._own, *spool._backlog) if s.read_pos < s.end or s.inflight]
             spool._oldest_created = min(created) if created else 0.0
+
+    def _remove_set_aside(self, listing: Listing, now: float) -> int:
+        """Remove ``*.corrupt`` files past ``max_age``, or oldest first while over ``max_bytes``.
+
+        They were counted when set aside and belong to no process; any of them may remove them.
+        """
+        spool = self._spool
+        aged = []
+        for name, size in listing.corrupt.items():
+            with contextlib.suppress(OSError):
+                aged.append((os.stat(os.path.join(spool.directory, name)).st_mtime, name, size))
+        freed = 0
+        over = listing.total_bytes - spool.max_bytes
+        for mtime, name, size in sorted(aged):
+            if now - mtime < spool.max_age and over - freed <= 0:
+                break
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(spool.directory, name))
+                freed += size
+                self._dir_dirty = True
+        return freed
 
     def _drop_file(self, owner: str, number: int, reason: str) -> bool:
         """Drop one of our segments with its unsettled events counted; False if it is not ours."""

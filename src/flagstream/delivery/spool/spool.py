@@ -93,8 +93,8 @@ class EventSpool:
 
     >>> import tempfile
     >>> spool = EventSpool(tempfile.mkdtemp(), fsync="never")
-    >>> spool.stats().segments
-    1
+    >>> spool.healthy, spool.stats().events
+    (True, 0)
     >>> spool.close()
 
     ``max_bytes`` bounds the whole directory, shared by every process that uses
@@ -171,7 +171,9 @@ class EventSpool:
         self._interned: dict[EventContext, EventContext] = {}
         self._healthy = False
         self._closed = False
-        self._batch_size = 500
+        if construction:  # a forked child keeps what its processor attached
+            self._batch_size = 500
+            self._wake_hook: object = None
         self._unread = 0
         self._first_unread_at = 0.0
         self._flush_seq = 0
@@ -187,7 +189,6 @@ class EventSpool:
         self._unreported: dict[str, int] = {}
         self.last_error: str | None = None
         self._last_logged = 0.0
-        self._wake_hook: object = None
         try:
             self._lock_fd: int | None = create_lock(self.directory, self.owner)
         except OSError as exc:
@@ -203,6 +204,9 @@ class EventSpool:
                 self._activate(self._new_segment())
             except OSError as exc:
                 if construction:
+                    os.close(self._lock_fd)
+                    with contextlib.suppress(OSError):
+                        os.unlink(os.path.join(self.directory, f"{self.owner}.lock"))
                     raise ConfigurationError(f"spool directory {self.directory!r}: {exc}") from None
                 self._degrade(exc)
         self._keeper = keeper.Keeper(self)
