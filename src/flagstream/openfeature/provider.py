@@ -122,7 +122,8 @@ class FlagstreamProvider(AbstractProvider):
         config = self.client.config_manager.get_config() if self.client.is_valid else None
         with self._lock:
             self._watch_from = time.monotonic()
-            config = self._config or config  # a datafile may have arrived while we waited
+            if config is None:
+                config = self._config  # a datafile may have arrived while we waited
             if config is None:
                 self._status = ProviderStatus.ERROR
                 raise ProviderNotReadyError("flagstream has no usable datafile yet")
@@ -149,9 +150,14 @@ class FlagstreamProvider(AbstractProvider):
     # -- provider events ----------------------------------------------------------------
 
     def _on_config_update(self) -> None:
+        # OPTIMIZELY_CONFIG_UPDATE, on the polling thread. A config manager that does not
+        # notify the client is noticed at the next evaluation instead (see _evaluate).
         config = self.client.config_manager.get_config()
-        if not isinstance(config, ProjectConfig):
-            return
+        if isinstance(config, ProjectConfig):
+            self._adopt(config)
+
+    def _adopt(self, config: ProjectConfig) -> None:
+        """READY after ERROR or STALE, then CONFIGURATION_CHANGED, for a config not seen before."""
         events: list[tuple[_Emit, ProviderEventDetails]] = []
         with self._lock:
             previous, status = self._config, self._status
@@ -217,6 +223,8 @@ class FlagstreamProvider(AbstractProvider):
         config = client.config_manager.get_config() if client.is_valid else None
         if config is None:
             return _failed(default, _NOT_READY)
+        if config is not self._config:
+            self._adopt(config)
         if not isinstance(flag_key, str):
             return _failed(
                 default, _resolve.Failure(ErrorCode.FLAG_NOT_FOUND, "The flag key is not a string.")
