@@ -220,7 +220,7 @@ class FlagstreamProvider(AbstractProvider):
         self, flag_type: FlagType, flag_key: str, default: T, context: EvaluationContext | None
     ) -> FlagResolutionDetails[T]:
         client = self.client
-        config = client.config_manager.get_config() if client.is_valid else None
+        config: ProjectConfig | None = client.config_manager.get_config() if client.is_valid else None
         if config is None:
             return _failed(default, _NOT_READY)
         if config is not self._config:
