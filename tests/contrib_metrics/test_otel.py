@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from conftest import DATAFILE
+from metrics_helpers import DATAFILE
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
@@ -132,7 +132,9 @@ def test_openfeature_evaluations_are_span_events_too(tracing):
         DATAFILE, event_processor=ForwardingEventProcessor(CapturingEventDispatcher())
     )
     record_decisions(client)
-    api.set_provider_and_wait(FlagstreamProvider(client))
+    getattr(api, "set_provider_and_wait", api.set_provider)(
+        FlagstreamProvider(client)
+    )  # 0.8/0.9: set_provider waits
     try:
         with provider.get_tracer("shop").start_as_current_span("request"):
             details = api.get_client().get_boolean_details("banner", False, EvaluationContext("user_1"))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import DATAFILE
+from metrics_helpers import DATAFILE
 from prometheus_client import CollectorRegistry, generate_latest
 
 import flagstream

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from of_helpers import set_provider_and_wait
 from openfeature import api
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.flag_evaluation import Reason
@@ -83,7 +84,7 @@ def run_seed(seed: int, reasons: collections.Counter[str]) -> tuple[int, int]:
     try:
         if of_side.config_manager.get_config() is None:
             return 0, 0  # a datafile flagstream rejects: nothing to decide
-        api.set_provider_and_wait(FlagstreamProvider(of_side))
+        set_provider_and_wait(FlagstreamProvider(of_side))
         client = api.get_client()
         flags = {f["key"]: f for f in datafile.get("featureFlags", [])}
         for _ in range(USERS_PER_SEED):
