@@ -239,11 +239,9 @@ class FlagstreamProvider(AbstractProvider):
         value = _resolve.value_of(flag_type, target, decision)
         if isinstance(value, _resolve.Failure):
             return _failed(default, value)
-        rollout = config.rollout_id_map.get(target.feature.rollout_id) if target.feature.rollout_id else None
-        last_rule = rollout.experiments[-1].id if rollout is not None and rollout.experiments else None
         return FlagResolutionDetails(
             value=value,
-            reason=_resolve.reason_of(made, user.user_id, last_rule),
+            reason=_resolve.reason_of(made, user.user_id, config, target.feature),
             variant=decision.variation_key,
             flag_metadata=_resolve.flag_metadata(config, made, decision),
         )
@@ -251,22 +249,22 @@ class FlagstreamProvider(AbstractProvider):
     def resolve_boolean_details(
         self, flag_key: str, default_value: bool, evaluation_context: EvaluationContext | None = None
     ) -> FlagResolutionDetails[bool]:
-        return self._resolve(FlagType.BOOLEAN, flag_key, default_value, evaluation_context)
+        return self._resolve(_BOOLEAN, flag_key, default_value, evaluation_context)
 
     def resolve_string_details(
         self, flag_key: str, default_value: str, evaluation_context: EvaluationContext | None = None
     ) -> FlagResolutionDetails[str]:
-        return self._resolve(FlagType.STRING, flag_key, default_value, evaluation_context)
+        return self._resolve(_STRING, flag_key, default_value, evaluation_context)
 
     def resolve_integer_details(
         self, flag_key: str, default_value: int, evaluation_context: EvaluationContext | None = None
     ) -> FlagResolutionDetails[int]:
-        return self._resolve(FlagType.INTEGER, flag_key, default_value, evaluation_context)
+        return self._resolve(_INTEGER, flag_key, default_value, evaluation_context)
 
     def resolve_float_details(
         self, flag_key: str, default_value: float, evaluation_context: EvaluationContext | None = None
     ) -> FlagResolutionDetails[float]:
-        return self._resolve(FlagType.FLOAT, flag_key, default_value, evaluation_context)
+        return self._resolve(_FLOAT, flag_key, default_value, evaluation_context)
 
     def resolve_object_details(
         self,
@@ -274,7 +272,7 @@ class FlagstreamProvider(AbstractProvider):
         default_value: Sequence[FlagValueType] | Mapping[str, FlagValueType],
         evaluation_context: EvaluationContext | None = None,
     ) -> FlagResolutionDetails[Sequence[FlagValueType] | Mapping[str, FlagValueType]]:
-        return self._resolve(FlagType.OBJECT, flag_key, default_value, evaluation_context)
+        return self._resolve(_OBJECT, flag_key, default_value, evaluation_context)
 
     # The async twins are AbstractProvider's: they call these methods, which never wait
     # (decisions are in memory; impressions are queued for the event processor's worker).
@@ -316,6 +314,11 @@ class FlagstreamProvider(AbstractProvider):
         return tags
 
 
+_BOOLEAN: Final = FlagType.BOOLEAN
+_STRING: Final = FlagType.STRING
+_INTEGER: Final = FlagType.INTEGER
+_FLOAT: Final = FlagType.FLOAT
+_OBJECT: Final = FlagType.OBJECT
 _NOT_READY: Final = _resolve.Failure(ErrorCode.PROVIDER_NOT_READY, "flagstream has no usable datafile yet.")
 
 
