@@ -80,6 +80,7 @@ class FlagstreamProvider(AbstractProvider):
         self._shutdown_timeout = float(shutdown_timeout)
         self._close_client = close_client
         self._hooks = list(hooks)
+        self._metadata = Metadata(name=PROVIDER_NAME)
         self._value_tag = value_tag
         self._lock = threading.Lock()
         self._status = ProviderStatus.NOT_READY
@@ -95,11 +96,13 @@ class FlagstreamProvider(AbstractProvider):
 
     # -- metadata and lifecycle ------------------------------------------------------
 
+    # OpenFeature asks for both on every evaluation: one object each, made once.
+
     def get_metadata(self) -> Metadata:
-        return Metadata(name=PROVIDER_NAME)
+        return self._metadata
 
     def get_provider_hooks(self) -> list[Hook]:
-        return list(self._hooks)
+        return self._hooks
 
     @property
     def status(self) -> ProviderStatus:
