@@ -9,6 +9,7 @@ explicit sync point (a handler's Event, the server's request count) with a deadl
 from __future__ import annotations
 
 import copy
+import json
 import sys
 import threading
 import time
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from of_helpers import datafile, failed_init, set_provider_and_wait
+from of_helpers import RAISES_ON_FAILED_INIT, datafile, failed_init, set_provider_and_wait
 from openfeature import api
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.event import EventDetails, ProviderEvent
@@ -183,3 +184,18 @@ def test_failing_polls_turn_the_provider_stale_and_a_good_poll_ready_again():
         of_client.get_boolean_value("banner", False, context)
         events.wait_for(ProviderEvent.PROVIDER_READY, count=2)  # the first READY came from initialize
         assert of_client.get_provider_status() == ProviderStatus.READY
+
+
+@pytest.mark.skipif(not RAISES_ON_FAILED_INIT, reason="before 0.10 set_provider waits for initialize")
+def test_the_openfeature_client_reports_provider_not_ready_while_initialize_waits():
+    with serve(None) as server:
+        server.replies.append(Reply(200, json.dumps(datafile()).encode(), delay=3.0))
+        with polling_client(server) as client:
+            events = Events()
+            api.set_provider(FlagstreamProvider(client))  # initializes on OpenFeature's thread
+            assert server.wait_for_requests(1)  # the first datafile is on its way, held 3 s
+            of_client = api.get_client()
+            details = of_client.get_boolean_details("banner", True, EvaluationContext("u"))
+            assert (details.value, details.error_code) == (True, ErrorCode.PROVIDER_NOT_READY)
+            events.wait_for(ProviderEvent.PROVIDER_READY)
+            assert of_client.get_boolean_details("banner", True, EvaluationContext("u")).error_code is None
