@@ -29,6 +29,7 @@ def test_the_optional_integrations_export_documented_names():
 
 
 def test_import_flagstream_imports_no_optional_framework_and_works_without_them():
+    # Without a library, its integration module says which extra to install.
     import subprocess
     import sys
 
@@ -48,9 +49,17 @@ def test_import_flagstream_imports_no_optional_framework_and_works_without_them(
         "c.close()\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in OPTIONAL))\n"
     )
+    missing = (
+        "import importlib\n"
+        "for name, extra in [('flagstream.openfeature', 'openfeature'), ('flagstream.contrib.otel', 'otel'),"
+        " ('flagstream.contrib.prometheus', 'prometheus')]:\n"
+        "    try: importlib.import_module(name)\n"
+        '    except ImportError as exc: assert f"flagstream[{extra}]" in str(exc), exc\n'
+        "    else: raise AssertionError(name + ' imported without its library')\n"
+    )
     optional = "OPTIONAL = ('openfeature', 'opentelemetry', 'prometheus_client')\n"
     datafile = str(Path(__file__).parent / "fixtures" / "basic_datafile.json")
-    for code in (optional + use, optional + hide + use):
+    for code in (optional + use, optional + hide + use, optional + hide + missing + use):
         out = subprocess.run(
             [sys.executable, "-c", code, datafile], capture_output=True, text=True, timeout=60, check=True
         )

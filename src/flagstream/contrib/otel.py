@@ -31,6 +31,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+try:
+    import opentelemetry.metrics  # noqa: F401  (the extra's library: a clear message when it is missing)
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess by the surface test
+    raise ImportError(f"{__name__} needs the otel extra: pip install 'flagstream[otel]' ({exc})") from exc
+
 from opentelemetry import metrics, trace
 from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observation
 

@@ -20,6 +20,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+try:
+    import prometheus_client  # noqa: F401  (the extra's library: a clear message when it is missing)
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess by the surface test
+    raise ImportError(
+        f"{__name__} needs the prometheus extra: pip install 'flagstream[prometheus]' ({exc})"
+    ) from exc
+
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 

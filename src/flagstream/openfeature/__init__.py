@@ -17,6 +17,13 @@ Keys, reasons, error codes and events are described in ``docs/openfeature.md``.
 
 from __future__ import annotations
 
+try:
+    import openfeature  # noqa: F401  (the extra's library: a clear message when it is missing)
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess by the surface test
+    raise ImportError(
+        f"{__name__} needs the openfeature extra: pip install 'flagstream[openfeature]' ({exc})"
+    ) from exc
+
 from flagstream.openfeature.provider import PROVIDER_NAME, FlagstreamProvider
 
 __all__ = ["PROVIDER_NAME", "FlagstreamProvider"]
