@@ -133,6 +133,8 @@ class PollingConfigManager:
         if self.request_timeout <= 0:
             raise ConfigurationError(f'Invalid request_timeout "{request_timeout}" provided.')
         self.last_modified: str | None = None
+        #: ``time.monotonic()`` when a polling round last got a usable answer (a datafile or 304).
+        self.fetched_at: float | None = None
         self._ready_by = time.monotonic() + self.blocking_timeout
         self._init_runtime()
         if self._config is not None:
@@ -290,6 +292,7 @@ class PollingConfigManager:
 
     def _handle(self, status: int, headers: urllib3.HTTPHeaderDict, body: bytes | None) -> None:
         if status == 304:
+            self.fetched_at = time.monotonic()
             self._logger.debug(f"Not updating config as datafile has not updated since {self.last_modified}.")
             return
         if status != 200 or body is None:
@@ -307,6 +310,7 @@ class PollingConfigManager:
             return
         # Remember Last-Modified only for a datafile we use: a cut-off download must be fetched again.
         self.last_modified = headers.get("Last-Modified")
+        self.fetched_at = time.monotonic()
         previous = self._config
         if previous is not None and previous.revision == config.revision:
             return
