@@ -57,6 +57,7 @@ _live: weakref.WeakSet[EventSpool] = weakref.WeakSet()
 _MAX_VISITOR = fmt.MAX_RECORD - 64
 _GIVEN_BACK_PAUSE = 1.0  # seconds before events whose retries ran out are tried again
 _crc32 = zlib.crc32
+_getpid = os.getpid
 _pack_meta = fmt.META.pack
 _pack_head = fmt.HEAD.pack
 _MAGIC = fmt.RECORD_MAGIC
@@ -259,6 +260,8 @@ class EventSpool:
         if len(visitor) > _MAX_VISITOR:
             return FALLBACK  # the memory path refuses it as too_large, as without a spool
         visitor_crc = _crc32(visitor)  # before the lock: only the sequence number needs it
+        if self._pid != _getpid():  # forked where at-fork hooks do not run (uWSGI without enable-threads...)
+            self._after_fork_in_child()
         with self._lock:
             if not self._healthy:
                 self.degraded_events += 1
