@@ -1,0 +1,88 @@
+"""``FlagstreamMiddleware``: a lazy ``request.flagstream`` user context on every request.
+
+Nothing is computed for a request that never reads ``request.flagstream``.
+On first use the configured ``USER`` callable names the user; an anonymous
+visitor gets the id in the visitor cookie, or a new one that the middleware
+sets on the response. Works under WSGI and ASGI (sync and async capable).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.http import HttpRequest, HttpResponseBase
+from django.utils.functional import SimpleLazyObject
+
+from flagstream.contrib._users import COOKIE_MAX_AGE, identify, new_visitor_id, user_context_for
+from flagstream.contrib.django.conf import FlagstreamSettings, get_client, get_settings
+from flagstream.user_context import OptimizelyUserContext
+
+__all__ = ["FlagstreamMiddleware"]
+
+_NEW_VISITOR = "_flagstream_new_visitor"
+
+
+class FlagstreamMiddleware:
+    """Put ``request.flagstream`` (an ``OptimizelyUserContext``, built on first use) on each request.
+
+    ``settings.MIDDLEWARE``: place it after ``AuthenticationMiddleware`` so the
+    ``USER`` callable can read ``request.user``.
+
+    >>> def checkout(request):                                     # doctest: +SKIP
+    ...     if request.flagstream.decide("new_checkout").enabled:
+    ...         ...
+    ...     request.flagstream.track_event("purchase", {"revenue": 4200})
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        self.get_response = get_response
+        # Read the settings and build the client as the server loads the middleware: a mistake
+        # stops the start (ImproperlyConfigured), and under gunicorn --preload the client is
+        # built once in the master and inherited, fork-safe, by every worker.
+        self._settings = get_settings()
+        get_client()
+        self._async = iscoroutinefunction(get_response)
+        if self._async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self._async:
+            return self._acall(request)
+        self._attach(request)
+        response = self.get_response(request)
+        self._set_cookie(request, response)
+        return response
+
+    async def _acall(self, request: HttpRequest) -> Any:
+        self._attach(request)
+        get_response: Callable[[HttpRequest], Awaitable[Any]] = self.get_response
+        response = await get_response(request)
+        self._set_cookie(request, response)
+        return response
+
+    def _attach(self, request: HttpRequest) -> None:
+        conf = self._settings
+        request.flagstream = SimpleLazyObject(lambda: _user_context(request, conf))
+
+    def _set_cookie(self, request: HttpRequest, response: HttpResponseBase) -> None:
+        visitor = getattr(request, _NEW_VISITOR, None)
+        if visitor is not None and self._settings.cookie is not None:
+            response.set_cookie(
+                self._settings.cookie, visitor, max_age=COOKIE_MAX_AGE, httponly=True, samesite="Lax"
+            )
+
+
+def _user_context(request: HttpRequest, conf: FlagstreamSettings) -> OptimizelyUserContext:
+    identity = identify(conf.user, request)
+    if identity is None:
+        user_id = request.COOKIES.get(conf.cookie) if conf.cookie is not None else None
+        if not user_id:
+            user_id = new_visitor_id()
+            setattr(request, _NEW_VISITOR, user_id)
+        identity = (user_id, None)
+    return user_context_for(get_client(), *identity)

@@ -1,0 +1,47 @@
+"""A Celery app for the tests, on Celery's filesystem transport (a real broker in a directory)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from celery import Celery
+
+from flagstream.contrib.celery import Flagstream
+from tests.contrib.apps.common import DATAFILE, client_options
+
+BROKER_DIR = Path(os.environ.get("FLAGSTREAM_TEST_BROKER_DIR", "/tmp/flagstream-celery-broker"))
+for sub in ("queue", "processed"):
+    (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
+
+app = Celery("flagstream_tests")
+app.conf.update(
+    broker_url="filesystem://",
+    broker_transport_options={
+        "data_folder_in": str(BROKER_DIR / "queue"),
+        "data_folder_out": str(BROKER_DIR / "queue"),
+        "processed_folder": str(BROKER_DIR / "processed"),
+        "store_processed": False,
+        "polling_interval": 0.1,
+    },
+    broker_connection_retry_on_startup=True,
+    task_ignore_result=True,
+    worker_hijack_root_logger=False,
+)
+
+flush_after = os.environ.get("FLAGSTREAM_TEST_FLUSH_AFTER_TASK")
+flags = Flagstream(
+    datafile=DATAFILE,
+    options=client_options(),
+    flush_after_task=float(flush_after) if flush_after else None,
+)
+
+
+@app.task(name="checkout")
+def checkout(user_id: str) -> str | None:
+    """One impression and one conversion per task."""
+    user = flags.client.create_user_context(user_id, {"plan": "pro"})
+    assert user is not None
+    decision = user.decide("checkout")
+    user.track_event("purchase", {"revenue": 4200})
+    return decision.variation_key

@@ -1,0 +1,20 @@
+"""What the test apps share: the datafile, and options that hold events until the process stops."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DATAFILE = Path(__file__).with_name("datafile.json")
+
+# A long flush interval and a large batch: nothing is sent while the server runs, so the
+# tests show that what is queued at shutdown is delivered by the shutdown path.
+HOLD = {"flush_interval": 600.0, "batch_size": 10_000}
+
+
+def client_options() -> dict[str, object]:
+    """Optimizely(...) options: the collector's endpoint (from the environment) and HOLD."""
+    return {
+        "event_endpoint": os.environ.get("FLAGSTREAM_EVENT_ENDPOINT", "http://127.0.0.1:9/v1/events"),
+        "event_processor_options": HOLD,
+    }
