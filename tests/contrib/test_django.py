@@ -16,11 +16,11 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
 from django.test import Client, override_settings
+from tests.contrib.apps.common import DATAFILE, HOLD
+from tests.contrib.helpers import BIN, Server, assert_each_event_once, free_port, hit, server_env
 
 from flagstream.collector import Collector
 from flagstream.contrib.django import FlagstreamMiddleware, close_client, get_client
-from tests.contrib.apps.common import DATAFILE, HOLD
-from tests.contrib.helpers import BIN, Server, assert_each_event_once, free_port, hit, server_env
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.contrib.apps.django_site.settings")
 django.setup()
@@ -69,7 +69,7 @@ def test_anonymous_visitor_gets_a_cookie_and_keeps_its_id(site: Client) -> None:
 def test_user_context_is_not_built_when_the_view_does_not_use_it(collector: Collector) -> None:
     conf = {**settings.FLAGSTREAM, "OPTIONS": {"event_endpoint": collector.events_url}}
     calls: list[object] = []
-    with override_settings(FLAGSTREAM={**conf, "USER": lambda request: calls.append(request)}):
+    with override_settings(FLAGSTREAM={**conf, "USER": calls.append}):
         middleware = FlagstreamMiddleware(lambda request: HttpResponse("plain"))
         response = middleware(HttpRequest())
         assert response.cookies == {}
@@ -117,7 +117,10 @@ def test_template_tags_branch_on_the_same_decision_as_decide(site: Client) -> No
     ],
 )
 def test_settings_mistakes_stop_the_middleware_from_loading(flagstream: object, message: str) -> None:
-    with override_settings(FLAGSTREAM=flagstream), pytest.raises(ImproperlyConfigured, match=re.escape(message)):
+    with (
+        override_settings(FLAGSTREAM=flagstream),
+        pytest.raises(ImproperlyConfigured, match=re.escape(message)),
+    ):
         FlagstreamMiddleware(lambda request: HttpResponse())
 
 

@@ -34,8 +34,13 @@ import os
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from starlette.requests import Request
-from starlette.responses import Response
+try:
+    from starlette.requests import Request
+    from starlette.responses import Response
+except ImportError as exc:  # pragma: no cover - exercised by the no-framework import test
+    raise ImportError(
+        f"flagstream.contrib.asgi needs Starlette: pip install 'flagstream[asgi]' ({exc})"
+    ) from exc
 
 from flagstream._logging import SDK_LOGGER
 from flagstream.client import Optimizely

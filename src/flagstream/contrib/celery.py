@@ -32,7 +32,12 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from celery import signals
+try:
+    from celery import signals
+except ImportError as exc:  # pragma: no cover - exercised by the no-framework import test
+    raise ImportError(
+        f"flagstream.contrib.celery needs Celery: pip install 'flagstream[celery]' ({exc})"
+    ) from exc
 
 from flagstream._logging import SDK_LOGGER
 from flagstream.client import Optimizely

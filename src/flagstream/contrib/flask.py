@@ -36,7 +36,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, Response, current_app, g, request
+try:
+    from flask import Flask, Response, current_app, g, request
+except ImportError as exc:  # pragma: no cover - exercised by the no-framework import test
+    raise ImportError(
+        f"flagstream.contrib.flask needs Flask: pip install 'flagstream[flask]' ({exc})"
+    ) from exc
 
 from flagstream.client import Optimizely
 from flagstream.contrib._process import DEFAULT_CLOSE_TIMEOUT, ProcessClient, client_from_settings

@@ -6,9 +6,9 @@ import os
 from pathlib import Path
 
 from celery import Celery
+from tests.contrib.apps.common import DATAFILE, client_options
 
 from flagstream.contrib.celery import Flagstream
-from tests.contrib.apps.common import DATAFILE, client_options
 
 BROKER_DIR = Path(os.environ.get("FLAGSTREAM_TEST_BROKER_DIR", "/tmp/flagstream-celery-broker"))
 for sub in ("queue", "processed"):
@@ -38,10 +38,10 @@ flags = Flagstream(
 
 
 @app.task(name="checkout")
-def checkout(user_id: str) -> str | None:
-    """One impression and one conversion per task."""
+def checkout(user_id: str) -> str:
+    """One impression and one conversion per task; answers ``variation@pid``."""
     user = flags.client.create_user_context(user_id, {"plan": "pro"})
     assert user is not None
     decision = user.decide("checkout")
     user.track_event("purchase", {"revenue": 4200})
-    return decision.variation_key
+    return f"{decision.variation_key}@{os.getpid()}"

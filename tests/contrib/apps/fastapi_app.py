@@ -7,10 +7,10 @@ from typing import Any
 
 from fastapi import Depends, FastAPI
 from starlette.requests import Request
+from tests.contrib.apps.common import DATAFILE, HOLD, client_options
 
 from flagstream.contrib.asgi import Flagstream
 from flagstream.user_context import OptimizelyUserContext
-from tests.contrib.apps.common import DATAFILE, HOLD, client_options
 
 
 def user_of(request: Request) -> tuple[str, dict[str, str]] | None:

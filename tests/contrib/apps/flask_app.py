@@ -6,9 +6,9 @@ import os
 
 from flask import Flask, Request, jsonify
 from flask.typing import ResponseReturnValue
+from tests.contrib.apps.common import DATAFILE, client_options
 
 from flagstream.contrib.flask import Flagstream
-from tests.contrib.apps.common import DATAFILE, client_options
 
 flags = Flagstream()
 
@@ -21,7 +21,7 @@ def user_of(request: Request) -> tuple[str, dict[str, str]] | None:
 
 def create_app(**config: object) -> Flask:
     app = Flask(__name__)
-    app.config.update(FLAGSTREAM_DATAFILE=DATAFILE, FLAGSTREAM_OPTIONS=client_options(), **config)
+    app.config.update({"FLAGSTREAM_DATAFILE": DATAFILE, "FLAGSTREAM_OPTIONS": client_options(), **config})
     flags.init_app(app)
 
     @app.get("/checkout")

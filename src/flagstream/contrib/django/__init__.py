@@ -20,6 +20,13 @@ forked after it was built, and is flushed and closed at exit.
 
 from __future__ import annotations
 
+try:
+    import django as _django  # noqa: F401 (checked first, for a clear message)
+except ImportError as exc:  # pragma: no cover - exercised by the no-framework import test
+    raise ImportError(
+        f"flagstream.contrib.django needs Django: pip install 'flagstream[django]' ({exc})"
+    ) from exc
+
 from flagstream.contrib.django.conf import (
     FlagstreamSettings,
     close_client,

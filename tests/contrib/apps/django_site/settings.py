@@ -6,7 +6,7 @@ from pathlib import Path
 
 from tests.contrib.apps.common import DATAFILE, client_options
 
-SECRET_KEY = "flagstream-tests-only"  # noqa: S105
+SECRET_KEY = "flagstream-tests-only"
 DEBUG = False
 ALLOWED_HOSTS = ["*"]
 ROOT_URLCONF = "tests.contrib.apps.django_site.urls"

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from django.urls import path
-
 from tests.contrib.apps.django_site import views
 
 urlpatterns = [
