@@ -85,9 +85,10 @@ class Server:
             self.wait_for(text, max(0.0, deadline - time.monotonic()))
             count += 1
 
-    def stop(self, sig: signal.Signals = signal.SIGTERM, timeout: float = 30.0) -> int:
-        """Send ``sig`` and wait for the exit; returns the exit code (all output read)."""
-        self.popen.send_signal(sig)
+    def stop(self, sig: signal.Signals | None = signal.SIGTERM, timeout: float = 30.0) -> int:
+        """Send ``sig`` (``None``: none, the server was told otherwise) and wait for the exit code."""
+        if sig is not None:
+            self.popen.send_signal(sig)
         code = self.popen.wait(timeout)
         self._reader.join(timeout)
         while (line := self.lines.get(timeout=timeout)) is not None:
@@ -129,6 +130,6 @@ def assert_each_event_once(
 ) -> None:
     """Every event (``per_user`` for each of ``users`` visitors) stored exactly once, none twice."""
     collector.wait_for_events(users * per_user, timeout)
-    assert collector.event_count() == users * per_user
+    assert collector.event_count() == users * per_user, (collector.event_count(), collector.duplicate_count())
     assert collector.duplicate_count() == 0
     assert collector.state.store.visitor_count() == users

@@ -184,9 +184,14 @@ def run_fork_hooks_if_missed() -> bool:
     if _fork_hooks_ran_in == os.getpid():
         return False
     from flagstream.config import polling  # noqa: PLC0415 (only uWSGI needs it)
+    from flagstream.events import ids  # noqa: PLC0415
 
-    lifecycle._after_fork_in_child()
+    # Every os.register_at_fork(after_in_child=...) of flagstream, in import order. Without the
+    # reseed, sibling workers draw the same event uuids and the Event API de-duplicates
+    # one worker's events away.
+    ids._reseed()
     polling._after_fork_in_child()
+    lifecycle._after_fork_in_child()
     _after_fork_in_child()
     return True
 
