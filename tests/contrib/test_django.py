@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -15,7 +16,7 @@ import django
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
-from django.test import Client, override_settings
+from django.test import AsyncClient, Client, override_settings
 from tests.contrib.apps.common import DATAFILE, HOLD
 from tests.contrib.helpers import BIN, Server, assert_each_event_once, free_port, hit, server_env
 
@@ -150,3 +151,20 @@ def test_gunicorn_preload_four_workers_deliver_every_event_once_after_sigterm(co
     closed = [line for line in server.seen if "flagstream: worker" in line and "closed:" in line]
     assert len(closed) == 4, server.output
     assert sum(int(line.split("closed: ")[1].split()[0]) for line in closed) == 400
+
+
+def test_the_middleware_also_runs_in_an_async_stack(collector: Collector) -> None:
+    conf = {
+        **settings.FLAGSTREAM,
+        "OPTIONS": {"event_endpoint": collector.events_url, "event_processor_options": HOLD},
+    }
+
+    async def request() -> dict[str, object]:
+        response = await AsyncClient().get("/checkout?user=async-1")
+        return response.json()  # type: ignore[no-any-return]
+
+    with override_settings(FLAGSTREAM=conf):
+        answer = asyncio.run(request())
+        report = close_client(timeout=5.0)
+    assert answer["user"] == "async-1"
+    assert report.delivered == 2

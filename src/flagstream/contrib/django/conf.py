@@ -55,8 +55,19 @@ class FlagstreamSettings:
     close_timeout: float
 
 
+_cached: FlagstreamSettings | None = None
+
+
 def get_settings() -> FlagstreamSettings:
-    """Read and check ``settings.FLAGSTREAM``; raise ``ImproperlyConfigured`` naming the problem."""
+    """``settings.FLAGSTREAM``, checked (once; again after it changes), or ``ImproperlyConfigured``."""
+    global _cached
+    conf = _cached
+    if conf is None:
+        conf = _cached = _read_settings()
+    return conf
+
+
+def _read_settings() -> FlagstreamSettings:
     raw = getattr(settings, "FLAGSTREAM", None)
     if not isinstance(raw, Mapping):
         raise ImproperlyConfigured('settings.FLAGSTREAM must be a dict such as {"DATAFILE": ...}')
@@ -124,7 +135,9 @@ def close_client(timeout: float | None = None) -> Any:
 
 def _on_setting_changed(*, setting: str, **_: Any) -> None:
     # override_settings(FLAGSTREAM=...) in tests: the next request builds a client from the new settings.
+    global _cached
     if setting == "FLAGSTREAM":
+        _cached = None
         close_client()
 
 

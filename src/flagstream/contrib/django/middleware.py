@@ -44,7 +44,7 @@ class FlagstreamMiddleware:
         # Read the settings and build the client as the server loads the middleware: a mistake
         # stops the start (ImproperlyConfigured), and under gunicorn --preload the client is
         # built once in the master and inherited, fork-safe, by every worker.
-        self._settings = get_settings()
+        get_settings()
         get_client()
         self._async = iscoroutinefunction(get_response)
         if self._async:
@@ -66,15 +66,14 @@ class FlagstreamMiddleware:
         return response
 
     def _attach(self, request: HttpRequest) -> None:
-        conf = self._settings
+        conf = get_settings()
         request.flagstream = SimpleLazyObject(lambda: _user_context(request, conf))
 
     def _set_cookie(self, request: HttpRequest, response: HttpResponseBase) -> None:
         visitor = getattr(request, _NEW_VISITOR, None)
-        if visitor is not None and self._settings.cookie is not None:
-            response.set_cookie(
-                self._settings.cookie, visitor, max_age=COOKIE_MAX_AGE, httponly=True, samesite="Lax"
-            )
+        cookie = get_settings().cookie
+        if visitor is not None and cookie is not None:
+            response.set_cookie(cookie, visitor, max_age=COOKIE_MAX_AGE, httponly=True, samesite="Lax")
 
 
 def _user_context(request: HttpRequest, conf: FlagstreamSettings) -> OptimizelyUserContext:
