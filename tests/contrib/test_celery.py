@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("celery")
 
 from celery import Celery
-from tests.contrib.apps.common import DATAFILE
+from tests.contrib.apps.common import DATAFILE, filesystem_broker
 from tests.contrib.helpers import BIN, Server, assert_each_event_once, server_env
 
 from flagstream.collector import Collector
@@ -28,14 +28,7 @@ def _task_pids(worker: Server) -> set[str]:
 def _producer(broker: Path) -> Celery:
     """A client of the same broker directory, as a web process sending tasks would be."""
     app = Celery("producer")
-    app.conf.update(
-        broker_url="filesystem://",
-        broker_transport_options={
-            "data_folder_in": str(broker / "queue"),
-            "data_folder_out": str(broker / "queue"),
-            "processed_folder": str(broker / "processed"),
-        },
-    )
+    app.conf.update(broker_url="filesystem://", broker_transport_options=filesystem_broker(broker))
     return app
 
 
@@ -64,37 +57,35 @@ def _send(broker: Path, n: int) -> None:
     producer.close()
 
 
+def _run_tasks_then_stop(worker: Server, collector: Collector, broker: Path) -> set[str]:
+    """Send the tasks, wait until their events are stored while the worker runs, stop it: the pids."""
+    try:
+        worker.wait_for("ready.", timeout=60)
+        _send(broker, TASKS)
+        worker.wait_for_count("succeeded in", TASKS, timeout=60)
+        assert collector.wait_for_events(2 * TASKS, timeout=20), collector.event_count()
+        code = worker.stop(signal.SIGTERM, timeout=60)
+    finally:
+        worker.kill()
+    assert code == 0, worker.output
+    assert_each_event_once(collector, users=TASKS)
+    return _task_pids(worker)
+
+
 def test_children_recycled_after_each_task_deliver_every_event(collector: Collector, broker: Path) -> None:
     # No flush after tasks, and the client holds events for 10 minutes: each child's events
     # can only leave through worker_process_shutdown as --max-tasks-per-child 1 recycles it.
     worker = _worker(collector, broker, "--max-tasks-per-child", "1")
-    try:
-        worker.wait_for("ready.", timeout=60)
-        _send(broker, TASKS)
-        worker.wait_for_count("succeeded in", TASKS, timeout=60)
-        assert collector.wait_for_events(2 * TASKS, timeout=20), collector.event_count()
-        code = worker.stop(signal.SIGTERM, timeout=60)
-    finally:
-        worker.kill()
-    assert code == 0, worker.output
-    assert len(_task_pids(worker)) == TASKS  # every task ran in a new child process
-    assert_each_event_once(collector, users=TASKS)
+    pids = _run_tasks_then_stop(worker, collector, broker)
+    assert len(pids) == TASKS  # every task ran in a new child process
 
 
 def test_flush_after_task_delivers_while_the_worker_runs(collector: Collector, broker: Path) -> None:
+    # The children live on until the worker stops: only task_postrun's flush can send the events
+    # that _run_tasks_then_stop waits for before it stops the worker.
     worker = _worker(collector, broker, FLAGSTREAM_TEST_FLUSH_AFTER_TASK="5")
-    try:
-        worker.wait_for("ready.", timeout=60)
-        _send(broker, TASKS)
-        worker.wait_for_count("succeeded in", TASKS, timeout=60)
-        # The children live on; only task_postrun's flush can have sent their events.
-        assert collector.wait_for_events(2 * TASKS, timeout=20), collector.event_count()
-        code = worker.stop(signal.SIGTERM, timeout=60)
-    finally:
-        worker.kill()
-    assert code == 0, worker.output
-    assert len(_task_pids(worker)) <= 2  # the two children of --concurrency 2 ran them all
-    assert_each_event_once(collector, users=TASKS)
+    pids = _run_tasks_then_stop(worker, collector, broker)
+    assert len(pids) <= 2  # the two children of --concurrency 2 ran them all
 
 
 def test_configuration_mistakes_raise_at_construction() -> None:

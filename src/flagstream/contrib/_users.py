@@ -32,6 +32,7 @@ __all__ = [
     "check_cookie",
     "identify",
     "new_visitor_id",
+    "resolve_user",
     "user_context_for",
 ]
 
@@ -85,6 +86,24 @@ def identify(user: UserResolver | None, request: object) -> Identity | None:
         answer,
     )
     return None
+
+
+def resolve_user(
+    user: UserResolver | None, request: object, cookies: Mapping[str, str], cookie: str | None
+) -> tuple[Identity, str | None]:
+    """Who ``request`` is for, and the new visitor id to set as the ``cookie`` (``None``: nothing to set).
+
+    An anonymous visitor (``user`` answers ``None``) is the id in ``cookies[cookie]``, or a new
+    random id. With ``cookie=None`` every anonymous request gets a new id and no cookie.
+    """
+    identity = identify(user, request)
+    if identity is not None:
+        return identity, None
+    visitor = cookies.get(cookie) if cookie is not None else None
+    if visitor:
+        return (visitor, None), None
+    visitor = new_visitor_id()
+    return (visitor, None), (visitor if cookie is not None else None)
 
 
 def user_context_for(

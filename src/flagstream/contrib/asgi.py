@@ -50,8 +50,7 @@ from flagstream.contrib._users import (
     DEFAULT_COOKIE,
     UserResolver,
     check_cookie,
-    identify,
-    new_visitor_id,
+    resolve_user,
     user_context_for,
 )
 from flagstream.delivery.aio import AsyncBatchEventProcessor
@@ -122,16 +121,11 @@ class Flagstream:
 
     def user_context(self, request: Request, response: Response | None = None) -> OptimizelyUserContext:
         """The user context for ``request``; a new visitor's cookie is set on ``response`` if given."""
-        identity = identify(self._user, request)
-        if identity is None:
-            visitor = request.cookies.get(self.cookie) if self.cookie is not None else None
-            if not visitor:
-                visitor = new_visitor_id()
-                if response is not None and self.cookie is not None:
-                    response.set_cookie(
-                        self.cookie, visitor, max_age=COOKIE_MAX_AGE, httponly=True, samesite="lax"
-                    )
-            identity = (visitor, None)
+        identity, new_visitor = resolve_user(self._user, request, request.cookies, self.cookie)
+        if new_visitor is not None and response is not None and self.cookie is not None:
+            response.set_cookie(
+                self.cookie, new_visitor, max_age=COOKIE_MAX_AGE, httponly=True, samesite="lax"
+            )
         return user_context_for(self.client, *identity)
 
     async def aflush(self, timeout: float = 2.0) -> FlushReport:

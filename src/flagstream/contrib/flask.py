@@ -50,8 +50,7 @@ from flagstream.contrib._users import (
     DEFAULT_COOKIE,
     UserResolver,
     check_cookie,
-    identify,
-    new_visitor_id,
+    resolve_user,
     user_context_for,
 )
 from flagstream.delivery.stats import FlushReport
@@ -143,19 +142,16 @@ class Flagstream:
         return state.holder.close(timeout)
 
     def _build_user(self, state: _AppState) -> OptimizelyUserContext:
-        identity = identify(self._user, request)
-        if identity is None:
-            visitor = request.cookies.get(state.cookie) if state.cookie is not None else None
-            if not visitor:
-                visitor = new_visitor_id()
-                setattr(g, _G_NEW_VISITOR, visitor)
-            identity = (visitor, None)
+        identity, new_visitor = resolve_user(self._user, request, request.cookies, state.cookie)
+        if new_visitor is not None:
+            setattr(g, _G_NEW_VISITOR, new_visitor)
         return user_context_for(state.holder.get(), *identity)
 
     def _after_request(self, response: Response) -> Response:
         visitor = g.get(_G_NEW_VISITOR)
         state = _state()
-        if visitor is not None and state.cookie is not None:
+        if visitor is not None:
+            assert state.cookie is not None  # resolve_user names no new visitor without a cookie
             response.set_cookie(state.cookie, visitor, max_age=COOKIE_MAX_AGE, httponly=True, samesite="Lax")
         return response
 

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from celery import Celery
-from tests.contrib.apps.common import DATAFILE, client_options
+from tests.contrib.apps.common import DATAFILE, client_options, filesystem_broker
 
 from flagstream.contrib.celery import Flagstream
 
@@ -17,13 +17,7 @@ for sub in ("queue", "processed"):
 app = Celery("flagstream_tests")
 app.conf.update(
     broker_url="filesystem://",
-    broker_transport_options={
-        "data_folder_in": str(BROKER_DIR / "queue"),
-        "data_folder_out": str(BROKER_DIR / "queue"),
-        "processed_folder": str(BROKER_DIR / "processed"),
-        "store_processed": False,
-        "polling_interval": 0.1,
-    },
+    broker_transport_options=filesystem_broker(BROKER_DIR),
     broker_connection_retry_on_startup=True,
     task_ignore_result=True,
     worker_hijack_root_logger=False,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 DATAFILE = Path(__file__).with_name("datafile.json")
 
@@ -17,4 +18,15 @@ def client_options() -> dict[str, object]:
     return {
         "event_endpoint": os.environ.get("FLAGSTREAM_EVENT_ENDPOINT", "http://127.0.0.1:9/v1/events"),
         "event_processor_options": HOLD,
+    }
+
+
+def filesystem_broker(directory: Path) -> dict[str, Any]:
+    """Celery's filesystem transport in ``directory`` (its ``queue`` and ``processed`` folders)."""
+    return {
+        "data_folder_in": str(directory / "queue"),
+        "data_folder_out": str(directory / "queue"),
+        "processed_folder": str(directory / "processed"),
+        "store_processed": False,
+        "polling_interval": 0.1,
     }

@@ -20,7 +20,7 @@ from typing import Any
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponseBase
 
-from flagstream.contrib._users import COOKIE_MAX_AGE, identify, new_visitor_id, user_context_for
+from flagstream.contrib._users import COOKIE_MAX_AGE, resolve_user, user_context_for
 from flagstream.contrib.django.conf import FlagstreamSettings, get_client, get_settings
 from flagstream.user_context import OptimizelyUserContext
 
@@ -76,7 +76,7 @@ class FlagstreamMiddleware:
     def _set_cookie(self, request: HttpRequest, response: HttpResponseBase) -> None:
         visitor = getattr(request, _NEW_VISITOR, None)
         cookie = get_settings().cookie
-        if visitor is not None and cookie is not None:
+        if visitor is not None and cookie is not None:  # the settings may have changed meanwhile
             response.set_cookie(cookie, visitor, max_age=COOKIE_MAX_AGE, httponly=True, samesite="Lax")
 
 
@@ -110,11 +110,7 @@ class LazyUserContext:
 
 
 def _user_context(request: HttpRequest, conf: FlagstreamSettings) -> OptimizelyUserContext:
-    identity = identify(conf.user, request)
-    if identity is None:
-        user_id = request.COOKIES.get(conf.cookie) if conf.cookie is not None else None
-        if not user_id:
-            user_id = new_visitor_id()
-            setattr(request, _NEW_VISITOR, user_id)
-        identity = (user_id, None)
+    identity, new_visitor = resolve_user(conf.user, request, request.COOKIES, conf.cookie)
+    if new_visitor is not None:
+        setattr(request, _NEW_VISITOR, new_visitor)
     return user_context_for(get_client(), *identity)
