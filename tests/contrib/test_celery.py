@@ -34,7 +34,7 @@ def _producer(broker: Path) -> Celery:
 
 @pytest.fixture
 def broker(tmp_path: Path) -> Path:
-    for sub in ("queue", "processed"):
+    for sub in ("queue", "processed", "control"):
         (tmp_path / sub).mkdir()
     return tmp_path
 

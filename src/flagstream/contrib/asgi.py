@@ -112,7 +112,11 @@ class Flagstream:
             yield
         finally:
             self.report = await self.processor.aclose(self.close_timeout)
-            self.client.close(0.0)  # stops the datafile poller; the processor is already closed
+            # Stop the datafile poller. Not client.close(): for an asyncio processor it would
+            # schedule one more aclose() task on a loop that is about to stop.
+            stop = getattr(self.client.config_manager, "stop", None)
+            if callable(stop):
+                stop()
             SDK_LOGGER.info("flagstream: delivery at shutdown: %s", self.report)
 
     def user(self, request: Request, response: Response) -> OptimizelyUserContext:

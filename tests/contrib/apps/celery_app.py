@@ -11,7 +11,7 @@ from tests.contrib.apps.common import DATAFILE, client_options, filesystem_broke
 from flagstream.contrib.celery import Flagstream
 
 BROKER_DIR = Path(os.environ.get("FLAGSTREAM_TEST_BROKER_DIR", "/tmp/flagstream-celery-broker"))
-for sub in ("queue", "processed"):
+for sub in ("queue", "processed", "control"):
     (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
 
 app = Celery("flagstream_tests")

@@ -22,8 +22,9 @@ def client_options() -> dict[str, object]:
 
 
 def filesystem_broker(directory: Path) -> dict[str, Any]:
-    """Celery's filesystem transport in ``directory`` (its ``queue`` and ``processed`` folders)."""
+    """Celery's filesystem transport in ``directory`` (its ``queue``, ``processed`` and ``control`` folders)."""
     return {
+        "control_folder": str(directory / "control"),  # kombu's default is ./control, in the repo
         "data_folder_in": str(directory / "queue"),
         "data_folder_out": str(directory / "queue"),
         "processed_folder": str(directory / "processed"),
