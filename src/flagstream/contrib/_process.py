@@ -167,9 +167,12 @@ def _snapshot() -> list[ProcessClient]:
 
 
 def _close_all_at_exit() -> None:
+    # One clock for all, as the delivery exit hook does: several clients close within the
+    # largest close_timeout, not the sum of them.
+    started = time.monotonic()
     for holder in _snapshot():
         try:
-            holder.close()
+            holder.close(max(0.0, started + holder.close_timeout - time.monotonic()))
         except Exception:  # noqa: S112 - one broken client must not keep the others open
             continue
 
