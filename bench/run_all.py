@@ -20,6 +20,7 @@ BENCHMARKS = [
     ["delivery_throughput.py"],
     ["delivery_inflight.py"],
     ["collector_ingest.py"],
+    ["django_middleware.py"],
 ]
 
 

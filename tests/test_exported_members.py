@@ -1,10 +1,18 @@
-"""The public surface: every exported name exists, is documented, and __all__ is sorted."""
+"""The public surface: every exported name exists, is documented, and __all__ is sorted; no framework is imported."""
 
 from __future__ import annotations
 
+import importlib
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
+import pytest
+
 import flagstream
+
+DATAFILE = Path(__file__).parent / "contrib" / "apps" / "datafile.json"
 
 
 def test_every_exported_name_exists_and_is_documented():
@@ -64,3 +72,79 @@ def test_import_flagstream_imports_no_optional_framework_and_works_without_them(
             [sys.executable, "-c", code, datafile], capture_output=True, text=True, timeout=60, check=True
         )
         assert out.stdout.strip() == "[]", out.stderr
+
+
+CONTRIB_MODULES = [
+    "flagstream.contrib.asgi",
+    "flagstream.contrib.celery",
+    "flagstream.contrib.django",
+    "flagstream.contrib.flask",
+    "flagstream.contrib.gunicorn",
+    "flagstream.contrib.uwsgi",
+]
+
+FRAMEWORKS = ["django", "flask", "starlette", "fastapi", "celery", "kombu", "billiard", "gunicorn", "uwsgi"]
+
+
+@pytest.mark.parametrize("name", CONTRIB_MODULES)
+def test_every_contrib_module_exports_documented_names(name: str) -> None:
+    framework = {"asgi": "starlette", "gunicorn": None, "uwsgi": None}.get(
+        name.rsplit(".", 1)[1], name.rsplit(".", 1)[1]
+    )
+    if framework is not None:
+        pytest.importorskip(framework)
+    module = importlib.import_module(name)
+    assert module.__doc__
+    assert module.__all__ == sorted(module.__all__)
+    for member_name in module.__all__:
+        member = getattr(module, member_name)
+        if callable(member):
+            assert member.__doc__, f"{name}.{member_name} has no docstring"
+
+
+def test_flagstream_imports_and_decides_with_no_framework_installed() -> None:
+    # A meta path finder makes every framework uninstallable for the child, as on a machine without them.
+    code = textwrap.dedent(
+        f"""
+        import sys
+        BLOCKED = {FRAMEWORKS!r}
+
+        class NotInstalled:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in BLOCKED:
+                    raise ModuleNotFoundError(f"No module named {{name!r}}")
+                return None
+
+        sys.meta_path.insert(0, NotInstalled())
+        import flagstream
+        import flagstream.contrib
+        from flagstream.contrib import gunicorn, uwsgi
+        assert uwsgi.install() is False
+        client = flagstream.Optimizely(open({str(DATAFILE)!r}).read(), event_endpoint="http://127.0.0.1:9/")
+        assert client.create_user_context("u-1").decide("checkout").variation_key in ("control", "treatment")
+        client.close(0.0)
+        loaded = sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED)
+        assert not loaded, loaded
+        try:
+            import flagstream.contrib.flask
+        except ImportError as exc:
+            print("flask:", exc)
+        print("ok")
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "ok"
+    assert "pip install 'flagstream[flask]'" in done.stdout
+
+
+def test_import_flagstream_loads_no_framework_even_when_installed() -> None:
+    code = (
+        f"import sys, flagstream; print(sorted(m for m in sys.modules if m.split('.')[0] in {FRAMEWORKS!r}))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "[]"
