@@ -187,6 +187,7 @@ def run_fork_hooks_if_missed() -> bool:
     if _fork_hooks_ran_in == os.getpid():
         return False
     from flagstream.config import polling  # noqa: PLC0415 (only uWSGI needs it)
+    from flagstream.delivery.spool import spool  # noqa: PLC0415
     from flagstream.events import ids  # noqa: PLC0415
 
     # Every os.register_at_fork(after_in_child=...) of flagstream, in import order. Without the
@@ -194,6 +195,7 @@ def run_fork_hooks_if_missed() -> bool:
     # one worker's events away.
     ids._reseed()
     polling._after_fork_in_child()
+    spool._after_fork_in_child()  # durable spools start their own files (the parent's stay its own)
     lifecycle._after_fork_in_child()
     _after_fork_in_child()
     return True
