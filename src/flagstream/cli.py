@@ -387,6 +387,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("version", help="print the version")
     p.set_defaults(func=cmd_version)
+
+    from flagstream.broker.cli import register as register_broker  # noqa: PLC0415 (imports no redis)
+
+    register_broker(sub)
     return parser
 
 
