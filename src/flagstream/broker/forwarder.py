@@ -33,6 +33,7 @@ from flagstream.broker.reading import Item, LeaseRegistry, ReadQueue, parse_read
 from flagstream.broker.settings import ForwarderSettings
 from flagstream.delivery.http import HttpDispatcher
 from flagstream.delivery.protocols import ResultDispatcher
+from flagstream.delivery.result import DispatchResult, Verdict
 
 __all__ = ["Forwarder"]
 
@@ -267,7 +268,6 @@ class Forwarder:
                     part = DeadPart(entry.body, entry.events, "max_deliveries", f"delivered {item.deliveries} times")
                     self._dead_letter(shard, entry, [part])
                     continue
-                started = time.monotonic()
                 settlement = post_entry(
                     self.sender,
                     entry,
@@ -277,9 +277,8 @@ class Forwarder:
                     self._pause,
                     lambda record=record: not record.lost,  # type: ignore[misc]
                     lambda: self.hard_deadline,
+                    self._observe,
                 )
-                self.metrics.posted(settlement.statuses, time.monotonic() - started, settlement.posts)
-                self.metrics.add("retried", settlement.retries)
                 self.metrics.add("events_delivered", settlement.delivered_events)
                 if settlement.unsettled is not None:
                     self.metrics.add("left_pending")
@@ -295,6 +294,12 @@ class Forwarder:
             self.leases.release(shard, done)
             # Entries not reached stay pending (and held: a reclaim gives them back to us or a peer).
             self.leases.release(shard, [item.id for item in items])
+
+    def _observe(self, result: DispatchResult) -> None:
+        status = str(result.status) if result.status is not None else "error"
+        self.metrics.posted({status: 1}, result.elapsed, 1)
+        if not result.ok and result.verdict is Verdict.RETRY:
+            self.metrics.add("retried")
 
     # -- settling -------------------------------------------------------------------------
 

@@ -88,13 +88,14 @@ def post_entry(
     wait: Callable[[float], bool],
     still_mine: Callable[[], bool],
     hard_deadline: Callable[[], float],
+    observe: Callable[[DispatchResult], None] | None = None,
     rng: random.Random | None = None,
 ) -> Settlement:
     """Deliver ``entry`` (see the module docstring).
 
     ``wait(seconds)`` returns True when the forwarder is stopping; ``still_mine()``
     is False once another forwarder owns the entry; ``hard_deadline()`` is the
-    shutdown deadline (``inf`` while running).
+    shutdown deadline (``inf`` while running); ``observe(result)`` sees every attempt as it ends.
     """
     settlement = Settlement()
     bodies = [entry.body]
@@ -121,6 +122,8 @@ def post_entry(
             settlement.last = result
             key = str(result.status) if result.status is not None else "error"
             settlement.statuses[key] = settlement.statuses.get(key, 0) + 1
+            if observe is not None:
+                observe(result)
             attempts = attempts.increment(result)
             verdict = result.verdict
             if verdict is Verdict.DELIVERED:

@@ -15,6 +15,7 @@ error text), exactly like a network error on the HTTP path.
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import os
 import socket
@@ -86,6 +87,8 @@ class ProducerBase:
             raise ConfigurationError(f"max_len must be >= 1, got {max_len!r}")
         if not socket_timeout > 0 or not connect_timeout > 0:
             raise ConfigurationError("socket_timeout and connect_timeout must be > 0")
+        if importlib.util.find_spec("redis") is None:
+            raise ConfigurationError("the Redis broker needs redis-py: pip install 'flagstream[broker]'")
         if isinstance(url_or_client, str):
             if not url_or_client.startswith(("redis://", "rediss://", "unix://")):
                 raise ConfigurationError(f"broker URL must be redis://, rediss:// or unix://, got {url_or_client!r}")
