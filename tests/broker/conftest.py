@@ -12,8 +12,9 @@ _ROOT = str(Path(__file__).resolve().parents[2])
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
-from flagstream.collector import Collector  # noqa: E402
 from tests.broker.servers import ForwarderProcess, RedisCluster, RedisServer  # noqa: E402
+
+from flagstream.collector import Collector  # noqa: E402
 
 
 @pytest.fixture

@@ -6,6 +6,8 @@ import threading
 from typing import Any
 
 import redis
+from tests.broker.servers import wait_until
+from tests.collector.helpers import body_of, impression
 
 from flagstream import _json
 from flagstream.broker import RedisStreamDispatcher
@@ -13,8 +15,6 @@ from flagstream.broker.layout import StreamLayout
 from flagstream.collector import Collector
 from flagstream.delivery import BatchEventProcessor
 from flagstream.events.log_event import LogEvent
-from tests.broker.servers import wait_until
-from tests.collector.helpers import body_of, impression
 
 LAYOUT = StreamLayout()
 EVENTS = LAYOUT.events(0)
@@ -29,7 +29,8 @@ def produce(url: str, users: list[str], *, batch_size: int = 20, **options: Any)
     for user in users:
         processor.process(impression(user))
     report = processor.close(timeout=20)
-    assert report.pending == 0 and not report.dropped, report
+    assert report.pending == 0, report
+    assert not report.dropped, report
     return dispatcher
 
 
@@ -60,7 +61,8 @@ class Producer:
         self._stop.set()
         self._thread.join(5)
         report = self.processor.close(timeout=30)
-        assert report.pending == 0 and not report.dropped, report
+        assert report.pending == 0, report
+        assert not report.dropped, report
 
 
 def write_body(url: str, body: bytes, **options: Any) -> None:

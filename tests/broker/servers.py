@@ -32,6 +32,22 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def free_cluster_port() -> int:
+    """A port whose cluster bus port (+10000) is free too; Redis needs it at most 55535."""
+    import random
+
+    for _ in range(200):
+        port = random.randint(20_000, 45_000)
+        try:
+            with socket.socket() as a, socket.socket() as b:
+                a.bind(("127.0.0.1", port))
+                b.bind(("127.0.0.1", port + 10_000))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free port pair for a cluster node")
+
+
 def wait_until(predicate: Callable[[], object], timeout: float, interval: float = 0.05) -> bool:
     """Poll ``predicate`` until it is true or ``timeout`` seconds pass (a deadline, not a sleep)."""
     deadline = time.monotonic() + timeout
@@ -80,7 +96,7 @@ class RedisServer:
         self.binary = redis_binary()
         self.directory = directory
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
+        self.port = free_cluster_port() if cluster else free_port()
         self.appendfsync = appendfsync
         self.cluster = cluster
         self.process: subprocess.Popen[bytes] | None = None
@@ -103,11 +119,13 @@ class RedisServer:
 
     def start(self) -> RedisServer:
         log = open(self.directory / "redis.log", "ab")  # noqa: SIM115 (kept for the process's life)
-        self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, cwd=self.directory)
+        self.process = subprocess.Popen(
+            self.command(), stdout=log, stderr=subprocess.STDOUT, cwd=self.directory
+        )
         log.close()
         client = redis.Redis(port=self.port, socket_timeout=1)
         try:
-            if not wait_until(lambda: client.ping(), 10):
+            if not wait_until(client.ping, 10):
                 raise RuntimeError(f"redis-server on {self.port} did not start: {self.log_tail()}")
             wait_until(lambda: client.info("persistence")["loading"] == 0, 10)
         finally:
@@ -180,7 +198,9 @@ class RedisCluster:
 class ForwarderProcess:
     """``flagstream forward`` as a subprocess; its first line says it is reading, its last is JSON."""
 
-    def __init__(self, redis_url: str, name: str, endpoint: str, *extra: str, env: dict[str, str] | None = None):
+    def __init__(
+        self, redis_url: str, name: str, endpoint: str, *extra: str, env: dict[str, str] | None = None
+    ):
         self.name = name
         self.metrics_port = free_port()
         args = [sys.executable, "-m", "flagstream", "forward", "--redis", redis_url, "--name", name,
@@ -209,7 +229,7 @@ class ForwarderProcess:
 
     def metrics(self) -> dict[str, float]:
         """The counters from ``/metrics`` (``posted`` summed over statuses)."""
-        import urllib.request  # noqa: PLC0415
+        import urllib.request
 
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as response:
             text = response.read().decode()

@@ -6,9 +6,10 @@ import signal
 import time
 from collections.abc import Callable
 
-from flagstream.collector import Collector, FaultConfig
 from tests.broker.helpers import Producer, pending_of, produce, stored_visitors, wait_until
 from tests.broker.servers import ForwarderProcess, RedisServer
+
+from flagstream.collector import Collector, FaultConfig
 
 Start = Callable[..., ForwarderProcess]
 
@@ -78,7 +79,8 @@ def test_sigterm_under_load_exits_within_its_deadline_and_loses_nothing(
     summary = leaving.finish(30)
     took = time.monotonic() - started
     assert leaving.process.returncode == 0, leaving.stderr
-    assert summary["finished_in_time"] and summary["shutdown_seconds"] <= 2.0 + 0.5
+    assert summary["finished_in_time"]
+    assert summary["shutdown_seconds"] <= 2.0 + 0.5
     assert took < 2.0 + 3.0  # the deadline plus interpreter exit
     assert collector.wait_for_events(len(users), 60)
     assert sorted(stored_visitors(collector)) == sorted(users)

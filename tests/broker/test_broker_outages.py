@@ -11,15 +11,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from tests.broker.helpers import EVENTS, produce, stored_visitors, wait_until
+from tests.broker.servers import ForwarderProcess, RedisServer
+from tests.collector.helpers import impression
 
 from flagstream import Optimizely
 from flagstream.broker import RedisStreamDispatcher
 from flagstream.collector import Collector
 from flagstream.delivery import BatchEventProcessor
 from flagstream.demo import demo_datafile
-from tests.broker.helpers import EVENTS, produce, stored_visitors, wait_until
-from tests.broker.servers import ForwarderProcess, RedisServer
-from tests.collector.helpers import impression
 
 Start = Callable[..., ForwarderProcess]
 
@@ -57,12 +57,14 @@ def _stopped_redis_scenario(
     try:
         during = _calls(processor, "during", stop_seconds, users)
         stats = processor.stats()
-        assert stats.queued_events <= 200_000 and not stats.dropped
+        assert stats.queued_events <= 200_000
+        assert not stats.dropped
         assert stats.queued_events > 0  # buffered while Redis is stopped
     finally:
         redis_server.resume()
     report = processor.close(timeout=90)
-    assert report.pending == 0 and not report.dropped, report
+    assert report.pending == 0, report
+    assert not report.dropped, report
     assert collector.wait_for_events(len(users), 60), (collector.event_count(), len(users))
     assert set(stored_visitors(collector)) == set(users)
     # The caller never waits on Redis: no call comes near the socket timeout, and the tail is unchanged.
@@ -82,7 +84,9 @@ def test_redis_sigstopped_callers_do_not_wait_and_events_are_delivered_after(
 @pytest.mark.soak
 @pytest.mark.timeout(600)
 @pytest.mark.skipif(not os.environ.get("FLAGSTREAM_SOAK"), reason="soak test: run with `make soak`")
-def test_redis_sigstopped_for_30_seconds(redis_server: RedisServer, collector: Collector, forwarders: Start) -> None:
+def test_redis_sigstopped_for_30_seconds(
+    redis_server: RedisServer, collector: Collector, forwarders: Start
+) -> None:
     _stopped_redis_scenario(redis_server, collector, forwarders, stop_seconds=30.0)
 
 
@@ -121,7 +125,8 @@ def test_redis_absent_when_the_application_starts_then_events_are_delivered_once
         assert time.perf_counter() - started < 1.0  # nothing waited on the missing server
         stats = client.event_processor.stats()
         assert wait_until(lambda: client.event_processor.stats().retried > 0, 10)
-        assert stats.delivered == 0 and not stats.dropped
+        assert stats.delivered == 0
+        assert not stats.dropped
         server.start()
         fw = forwarders(server.url, "fw", collector.events_url, "--min-idle", "5")
         assert collector.wait_for_events(200, 60)

@@ -6,12 +6,21 @@ import json
 from collections.abc import Callable
 
 import pytest
+from tests.broker.helpers import (
+    DLQ,
+    EVENTS,
+    pending_of,
+    poisoned_body,
+    produce,
+    stored_visitors,
+    wait_until,
+    write_body,
+)
+from tests.broker.servers import ForwarderProcess, RedisServer
 
 from flagstream import _json
 from flagstream.cli import main
 from flagstream.collector import Collector, FaultConfig
-from tests.broker.helpers import DLQ, EVENTS, pending_of, poisoned_body, produce, stored_visitors, wait_until, write_body
-from tests.broker.servers import ForwarderProcess, RedisServer
 
 Start = Callable[..., ForwarderProcess]
 
@@ -36,7 +45,8 @@ def test_a_retry_longer_than_min_idle_keeps_the_lease_so_no_peer_posts_the_entry
     assert collector.wait_for_events(5, 30)
     assert wait_until(lambda: pending_of(client) == 0, 10)
     peer_metrics = peer.metrics()
-    assert peer_metrics.get("posted", 0) == 0 and peer_metrics["reclaimed"] == 0
+    assert peer_metrics.get("posted", 0) == 0
+    assert peer_metrics["reclaimed"] == 0
     assert collector.state.store.duplicate_count == 0
     holder.stop()
     peer.stop()
@@ -52,7 +62,8 @@ def test_a_400_for_one_event_dead_letters_only_that_event(
     client = redis_server.client()
     assert wait_until(lambda: client.xlen(DLQ) == 1, 10)
     [(_, fields)] = client.xrange(DLQ)
-    assert fields[b"reason"] == b"rejected" and fields[b"n"] == b"1"
+    assert fields[b"reason"] == b"rejected"
+    assert fields[b"n"] == b"1"
     assert [v["visitor_id"] for v in _json.loads(fields[b"b"])["visitors"]] == [bad_user]
     assert bad_user not in stored_visitors(collector)
     assert sorted(stored_visitors(collector)) == sorted(f"good-{i}" for i in range(9))
@@ -66,7 +77,16 @@ def test_an_entry_failing_more_than_max_deliveries_is_dead_lettered_and_replay_d
     collector.set_faults(FaultConfig(fail_rate=1.0, status=500))
     users = [f"m{i}" for i in range(4)]
     produce(redis_server.url, users, batch_size=4)
-    options = ("--min-idle", "0.6", "--post-timeout", "0.2", "--retry-deadline", "0.3", "--max-deliveries", "2")
+    options = (
+        "--min-idle",
+        "0.6",
+        "--post-timeout",
+        "0.2",
+        "--retry-deadline",
+        "0.3",
+        "--max-deliveries",
+        "2",
+    )
     fw = forwarders(redis_server.url, "fw", collector.events_url, *options)
     client = redis_server.client()
     assert wait_until(lambda: client.xlen(DLQ) == 1, 30)
@@ -77,7 +97,8 @@ def test_an_entry_failing_more_than_max_deliveries_is_dead_lettered_and_replay_d
 
     assert main(["dlq", "list", "--redis", redis_server.url, "--json"]) == 0
     [listed] = json.loads(capsys.readouterr().out)
-    assert listed["reason"] == "max_deliveries" and listed["events"] == 4
+    assert listed["reason"] == "max_deliveries"
+    assert listed["events"] == 4
     assert main(["dlq", "replay", "--redis", redis_server.url]) == 0
     assert "replayed 1 dead letter(s)" in capsys.readouterr().out
     assert collector.wait_for_events(4, 20)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flagstream.collector import Collector, FaultConfig
 from tests.broker.helpers import EVENTS, LAYOUT, pending_of, produce, stored_visitors, wait_until
 from tests.broker.servers import ForwarderProcess, RedisServer
+
+from flagstream.collector import Collector, FaultConfig
 
 Start = Callable[..., ForwarderProcess]
 
@@ -22,10 +23,12 @@ def test_trimming_with_forwarders_stopped_counts_exactly_what_the_server_evicted
     client = redis_server.client()
     info = client.xinfo_stream(EVENTS)
     evicted = info["entries-added"] - info["length"]
-    assert info["length"] == 20 and evicted == 30
+    assert info["length"] == 20
+    assert evicted == 30
     counts = _trim_counts(client)
     assert counts[b"lost_undelivered"] == evicted
-    assert counts.get(b"lost_pending", 0) == 0 and counts.get(b"acked", 0) == 0
+    assert counts.get(b"lost_pending", 0) == 0
+    assert counts.get(b"acked", 0) == 0
     assert dispatcher.counters.lost_undelivered == evicted
 
 

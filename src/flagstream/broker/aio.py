@@ -32,7 +32,9 @@ class AsyncRedisStreamDispatcher(ProducerBase):
 
     def __init__(self, url: str, stream: str = "flagstream:events", **options: Any) -> None:
         if not isinstance(url, str):
-            raise TypeError("AsyncRedisStreamDispatcher takes a redis:// URL (it builds its own client per loop)")
+            raise TypeError(
+                "AsyncRedisStreamDispatcher takes a redis:// URL (it builds its own client per loop)"
+            )
         super().__init__(url, stream, **options)
         self._aclient: Any = None
         self._bound: tuple[int, int] = (0, 0)
@@ -46,7 +48,7 @@ class AsyncRedisStreamDispatcher(ProducerBase):
             from redis.backoff import NoBackoff  # noqa: PLC0415
 
             assert self.url is not None
-            options = {
+            options: dict[str, Any] = {
                 "socket_timeout": self.socket_timeout,
                 "socket_connect_timeout": self.connect_timeout,
                 "retry": Retry(NoBackoff(), 1),
@@ -82,7 +84,10 @@ class AsyncRedisStreamDispatcher(ProducerBase):
                 self._groups_ready.add(shard)
             pipe = client.pipeline(transaction=False)
             pipe.xadd(key, fields)
-            pipe.eval(TRIM, 2, key, self.layout.trim(shard), self.group, self.max_len, "cap")
+            # EVAL by name: ClusterPipeline has no eval(), and routes EVAL by its keys.
+            pipe.execute_command(
+                "EVAL", TRIM, 2, key, self.layout.trim(shard), self.group, self.max_len, "cap"
+            )
             _, trimmed = await pipe.execute()
         except Exception as exc:
             return self._failed(exc, start)

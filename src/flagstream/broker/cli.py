@@ -23,7 +23,9 @@ __all__ = ["cmd_dlq", "cmd_forward", "cmd_forward_status", "register"]
 def _redis_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--redis", default=os.environ.get("FLAGSTREAM_BROKER_URL"),
                    help="redis:// URL, standalone or Cluster (default $FLAGSTREAM_BROKER_URL)")  # fmt: skip
-    p.add_argument("--stream", default="flagstream:events", help="base stream name (default flagstream:events)")
+    p.add_argument(
+        "--stream", default="flagstream:events", help="base stream name (default flagstream:events)"
+    )
     p.add_argument("--shards", type=int, default=1, help="shard streams (default 1; as the producers use)")
     p.add_argument("--group", default="forwarders", help="consumer group (default forwarders)")
 
@@ -44,7 +46,9 @@ def register(sub: Any) -> None:
     p.add_argument("--shutdown-timeout", type=float, default=10.0, help="seconds from SIGTERM to exit (10)")
     p.add_argument("--trim-interval", type=float, default=5.0, help="seconds between trims of acked entries")
     p.add_argument("--janitor-interval", type=float, default=60.0, help="seconds between consumer clean-ups")
-    p.add_argument("--janitor-idle", type=float, default=3600.0, help="remove consumers idle this long (3600)")
+    p.add_argument(
+        "--janitor-idle", type=float, default=3600.0, help="remove consumers idle this long (3600)"
+    )
     p.add_argument("--metrics-port", type=int, default=None, help="serve /metrics and /healthz on this port")
     p.add_argument("--metrics-host", default="127.0.0.1", help="address of the metrics endpoint")
     p.add_argument("--no-live", action="store_true", help="no live view even in a terminal")
@@ -114,7 +118,11 @@ def cmd_forward(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    server = MetricsServer(forwarder.metrics, args.metrics_port, args.metrics_host) if args.metrics_port is not None else None
+    server = (
+        MetricsServer(forwarder.metrics, args.metrics_port, args.metrics_host)
+        if args.metrics_port is not None
+        else None
+    )
     live = None
     if sys.stdout.isatty() and not args.no_live:
         from flagstream.broker.live import LiveView  # noqa: PLC0415
@@ -123,7 +131,10 @@ def cmd_forward(args: argparse.Namespace) -> int:
         live.start()
     forwarder.start()
     where = f", metrics on http://{args.metrics_host}:{server.port}/metrics" if server else ""
-    print(f"flagstream forward: {settings.name} reading {settings.shards} shard(s) of {settings.stream}{where}", flush=True)
+    print(
+        f"flagstream forward: {settings.name} reading {settings.shards} shard(s) of {settings.stream}{where}",
+        flush=True,
+    )
     while not stop.wait(0.5):
         pass
     started = time.monotonic()
@@ -157,13 +168,31 @@ def cmd_forward_status(args: argparse.Namespace) -> int:
     from rich.table import Table  # noqa: PLC0415
 
     table = Table(title=f"{args.stream} ({args.group})")
-    for column in ("shard", "length", "lag", "pending", "oldest pending", "consumers", "dead letters", "lost to trim"):
+    for column in (
+        "shard",
+        "length",
+        "lag",
+        "pending",
+        "oldest pending",
+        "consumers",
+        "dead letters",
+        "lost to trim",
+    ):
         table.add_column(column, justify="right")
     for r in rows:
         age = "-" if r.oldest_pending_age is None else f"{r.oldest_pending_age:.1f} s"
         lag = "?" if r.lag is None else str(r.lag)
         lost = r.lost_undelivered + r.lost_pending
-        table.add_row(str(r.shard), str(r.length), lag, str(r.pending), age, str(r.consumers), str(r.dead_letters), str(lost))
+        table.add_row(
+            str(r.shard),
+            str(r.length),
+            lag,
+            str(r.pending),
+            age,
+            str(r.consumers),
+            str(r.dead_letters),
+            str(lost),
+        )
     Console().print(table)
     return 0
 
@@ -180,7 +209,9 @@ def cmd_dlq(args: argparse.Namespace) -> int:
                 print(json.dumps([d.as_dict() for d in found], indent=2))
             else:
                 for d in found:
-                    print(f"shard {d.shard}  {d.id}  {d.events} event(s)  {d.reason}: {d.error}  (from {d.source})")
+                    print(
+                        f"shard {d.shard}  {d.id}  {d.events} event(s)  {d.reason}: {d.error}  (from {d.source})"
+                    )
                 print(f"{len(found)} dead letter(s)")
             return 0
         if args.action == "drop" and not args.ids and not args.all:

@@ -74,6 +74,7 @@ class Forwarder:
         self.queue = ReadQueue(s.shards)
         self.stopping = threading.Event()
         self.hard_deadline = _NEVER
+        self.exit_deadline = _NEVER
         self._workers: list[threading.Thread] = []
         self._rotation = 0
         self._rotation_lock = threading.Lock()
@@ -107,14 +108,17 @@ class Forwarder:
         """Stop reading; unfinished work must end within ``timeout`` (default ``shutdown_timeout``)."""
         budget = self.settings.shutdown_timeout if timeout is None else timeout
         if not self.stopping.is_set():
-            self.hard_deadline = time.monotonic() + budget
+            now = time.monotonic()
+            self.exit_deadline = now + budget
+            # Work (POSTs, retries) ends earlier, leaving time to acknowledge what was delivered.
+            self.hard_deadline = now + max(budget * 0.8, budget - 1.0)
             self.stopping.set()
             self.metrics.running = False
 
     def wait(self) -> bool:
         """After :meth:`request_stop`: join workers by the deadline; True when all ended in time."""
         for thread in self._workers:
-            thread.join(max(0.0, self.hard_deadline - time.monotonic()))
+            thread.join(max(0.0, self.exit_deadline - time.monotonic()))
         finished = not any(t.is_alive() for t in self._workers)
         self.maintenance.stop()
         self.sender_close()
@@ -198,7 +202,7 @@ class Forwarder:
             count=self.leases.count() + len(ids) + 16,
             consumername=self.settings.name,
         )
-        return {row["message_id"]: int(row["times_delivered"]) for row in rows}
+        return {_as_bytes(row["message_id"]): int(row["times_delivered"]) for row in rows}
 
     def ensure_group(self, shard: int) -> None:
         """Create the consumer group (from the start of the stream) if it is missing."""
@@ -265,7 +269,9 @@ class Forwarder:
                     self._dead_letter_raw(shard, item, "malformed: no url (field u) and no --endpoint")
                     continue
                 if item.deliveries > s.max_deliveries:
-                    part = DeadPart(entry.body, entry.events, "max_deliveries", f"delivered {item.deliveries} times")
+                    part = DeadPart(
+                        entry.body, entry.events, "max_deliveries", f"delivered {item.deliveries} times"
+                    )
                     self._dead_letter(shard, entry, [part])
                     continue
                 settlement = post_entry(
@@ -304,8 +310,8 @@ class Forwarder:
     # -- settling -------------------------------------------------------------------------
 
     def _retrying(self, doing: str, call: Any) -> bool:
-        """Run ``call()`` until it succeeds, for up to 5 s (and never past the shutdown deadline)."""
-        end = min(time.monotonic() + 5.0, self.hard_deadline)
+        """Run ``call()`` until it succeeds, for up to 5 s (and never past the exit deadline)."""
+        end = min(time.monotonic() + 5.0, self.exit_deadline - 0.1)
         delay = 0.05
         while True:
             try:
@@ -351,7 +357,9 @@ class Forwarder:
 
     def _dead_letter_raw(self, shard: int, item: Item, reason: str) -> None:
         fields = dict(item.fields)
-        fields.update({b"reason": reason.encode(), b"src": item.id, b"at": str(int(time.time() * 1000)).encode()})
+        fields.update(
+            {b"reason": reason.encode(), b"src": item.id, b"at": str(int(time.time() * 1000)).encode()}
+        )
         self._logger.error("flagstream forward: entry %s: %s (dead-lettered)", item.id.decode(), reason)
         self._commit_dead(shard, item.id, [fields])
 
@@ -368,6 +376,10 @@ class Forwarder:
         if self._retrying("dead-lettering", commit):
             self.metrics.add("dead_lettered", len(rows))
             self.metrics.add("acked")
+
+
+def _as_bytes(value: object) -> bytes:
+    return value if isinstance(value, bytes) else str(value).encode()
 
 
 def _headers(entry: Entry) -> bytes:

@@ -61,7 +61,12 @@ class Maintenance:
                "janitor": now + min(s.janitor_interval, 1.0)}  # fmt: skip
         intervals = {"lease": s.lease_interval, "reclaim": s.reclaim_interval, "trim": s.trim_interval,
                      "janitor": s.janitor_interval}  # fmt: skip
-        steps = {"lease": self.keep_leases, "reclaim": self.reclaim, "trim": self.trim, "janitor": self.janitor}
+        steps = {
+            "lease": self.keep_leases,
+            "reclaim": self.reclaim,
+            "trim": self.trim,
+            "janitor": self.janitor,
+        }
         while not self._done.is_set():
             now = time.monotonic()
             for name, when in due.items():
@@ -101,7 +106,9 @@ class Maintenance:
             for _ in range(20):  # bounded per tick; the cursor carries on next time
                 if fw.queue.claimed_count() >= backlog:
                     break
-                reply = fw.client.xautoclaim(key, s.group, s.name, min_idle_ms, start_id=cursor, count=_RECLAIM_PAGE)
+                reply = fw.client.xautoclaim(
+                    key, s.group, s.name, min_idle_ms, start_id=cursor, count=_RECLAIM_PAGE
+                )
                 cursor = reply[0]
                 claimed = [(i, f) for i, f in reply[1] if i is not None]
                 deleted = reply[2] if len(reply) > 2 else []
@@ -121,7 +128,9 @@ class Maintenance:
         """Remove acknowledged entries from every shard (never an unacknowledged one)."""
         fw = self.fw
         for shard in fw.layout.all_shards():
-            fw.client.eval(TRIM, 2, fw.layout.events(shard), fw.layout.trim(shard), fw.settings.group, 0, "safe")
+            fw.client.eval(
+                TRIM, 2, fw.layout.events(shard), fw.layout.trim(shard), fw.settings.group, 0, "safe"
+            )
 
     def janitor(self) -> None:
         """Delete consumers idle past ``janitor_idle`` that have nothing pending."""

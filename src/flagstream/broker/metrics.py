@@ -141,7 +141,9 @@ class MetricsServer:
         self._server = ThreadingHTTPServer((host, port), Handler)
         self._server.daemon_threads = True
         self.port = int(self._server.server_address[1])
-        self._thread = threading.Thread(target=self._server.serve_forever, name="flagstream-metrics", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="flagstream-metrics", daemon=True
+        )
         self._thread.start()
 
     def close(self) -> None:

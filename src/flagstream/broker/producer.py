@@ -91,7 +91,9 @@ class ProducerBase:
             raise ConfigurationError("the Redis broker needs redis-py: pip install 'flagstream[broker]'")
         if isinstance(url_or_client, str):
             if not url_or_client.startswith(("redis://", "rediss://", "unix://")):
-                raise ConfigurationError(f"broker URL must be redis://, rediss:// or unix://, got {url_or_client!r}")
+                raise ConfigurationError(
+                    f"broker URL must be redis://, rediss:// or unix://, got {url_or_client!r}"
+                )
             self.url: str | None = url_or_client
             self._client: RedisClient | None = None
         else:
@@ -213,7 +215,10 @@ class RedisStreamDispatcher(ProducerBase):
             key = self.layout.events(shard)
             pipe = client.pipeline(transaction=False)
             pipe.xadd(key, fields)  # type: ignore[arg-type]
-            pipe.eval(TRIM, 2, key, self.layout.trim(shard), self.group, self.max_len, "cap")
+            # EVAL by name: ClusterPipeline has no eval(), and routes EVAL by its keys.
+            pipe.execute_command(
+                "EVAL", TRIM, 2, key, self.layout.trim(shard), self.group, self.max_len, "cap"
+            )
             _, trimmed = pipe.execute()
         except Exception as exc:
             return self._failed(exc, start)

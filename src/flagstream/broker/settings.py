@@ -71,7 +71,9 @@ class ForwarderSettings:
                 "a blocking read longer than the socket timeout fails instead of returning empty"
             )
         if self.post_timeout >= self.min_idle:
-            raise ConfigurationError("post_timeout must be shorter than min_idle (one POST may not outlive a lease)")
+            raise ConfigurationError(
+                "post_timeout must be shorter than min_idle (one POST may not outlive a lease)"
+            )
 
     @property
     def lease_interval(self) -> float:
