@@ -83,9 +83,13 @@ class StreamLayout:
             raise ConfigurationError(f"shards must be between 1 and 1024, got {self.shards!r}")
 
     def _key(self, shard: int, suffix: str) -> str:
-        prefix, _, _ = self.stream.rpartition(":")
-        base = f"{prefix}:" if prefix else f"{self.stream}:"
-        return f"{base}{{{_tags(self.shards)[shard]}}}:{suffix}"
+        # "flagstream:events" -> "flagstream:{s0}:events", "flagstream:{s0}:dlq";
+        # "app:clicks" -> "app:{s0}:clicks", "app:{s0}:clicks:dlq".
+        prefix, _, last = self.stream.rpartition(":")
+        stem = f"{prefix}:{{{_tags(self.shards)[shard]}}}" if prefix else f"{{{_tags(self.shards)[shard]}}}"
+        if suffix == "events":
+            return f"{stem}:{last}"
+        return f"{stem}:{suffix}" if last == "events" else f"{stem}:{last}:{suffix}"
 
     def events(self, shard: int) -> str:
         """The events stream of ``shard``."""
