@@ -37,14 +37,14 @@ sys.path.insert(0, str(ROOT))
 import redis  # noqa: E402
 from _common import BASIC_DATAFILE, machine_info, percentile, sample, table  # noqa: E402
 from delivery_collector import CollectorProcess  # noqa: E402
+from tests.broker.servers import free_port, wait_until  # noqa: E402
+from tests.collector.helpers import body_of, impression  # noqa: E402
 
 from flagstream import Optimizely  # noqa: E402
 from flagstream.broker import RedisStreamDispatcher  # noqa: E402
 from flagstream.broker.layout import StreamLayout, entry_fields  # noqa: E402
 from flagstream.delivery import BatchEventProcessor, HttpDispatcher  # noqa: E402
 from flagstream.events.log_event import LogEvent  # noqa: E402
-from tests.broker.servers import free_port, wait_until  # noqa: E402
-from tests.collector.helpers import body_of, impression  # noqa: E402
 
 QUICK = "--quick" in sys.argv
 ATTRS = {"country": "de", "age": 30}
