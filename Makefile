@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench diff clean
+.PHONY: demo test lint typecheck pytest bench diff soak clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ bench: $(STAMP)
 SEEDS ?= 0:300
 diff: $(STAMP)
 	$(BIN)/python tests/differential/explore.py --seeds $(SEEDS)
+
+# Long scenarios kept out of `make test` (e.g. Redis SIGSTOPped for the full 30 s).
+soak: $(STAMP)
+	FLAGSTREAM_SOAK=1 $(BIN)/pytest -m soak
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -100,7 +100,7 @@ def producer_throughput(sink: CollectorProcess, redis_url: str) -> list[list[str
         ("direct HTTP (HttpDispatcher)", HttpDispatcher(endpoint=sink.events_url)),
         ("Redis broker (RedisStreamDispatcher)", RedisStreamDispatcher(redis_url, stream="bench:producer")),
     ):
-        processor = BatchEventProcessor(dispatcher, max_queue_events=n + 1)
+        processor = BatchEventProcessor(dispatcher, max_queue_events=n + 1, max_queue_bytes=1 << 30)
         started = time.perf_counter()
         for event in events:
             processor.process(event)
@@ -108,6 +108,7 @@ def producer_throughput(sink: CollectorProcess, redis_url: str) -> list[list[str
         took = time.perf_counter() - started
         assert report.pending == 0
         assert not report.dropped, report
+        assert not processor.stats().dropped, processor.stats()
         rows.append([name, f"{n / took:,.0f}"])
         if isinstance(dispatcher, HttpDispatcher):
             assert sink.wait_for(before + n, 60) is not None

@@ -40,6 +40,15 @@ def test_every_shard_of_a_layout_gets_its_own_share_of_the_slot_space(shards: in
         assert layout.dlq(k).split("}")[0] == layout.events(k).split("}")[0]  # one slot per shard
 
 
+def test_every_name_the_broker_package_exports_exists_and_is_documented() -> None:
+    import flagstream.broker as broker
+
+    for name in broker.__all__:
+        member = getattr(broker, name)
+        if callable(member):
+            assert member.__doc__, f"{name} has no docstring"
+
+
 def test_key_slot_matches_redis_crc16() -> None:
     from redis.crc import key_slot as redis_slot
 
@@ -189,3 +198,35 @@ def test_async_producer_delivers_and_is_rebuilt_after_fork(
     )
     producers = {fields[b"p"] for _, fields in redis_server.client().xrange(EVENTS)}
     assert len(producers) == 2
+
+
+def test_forward_draws_a_live_view_in_a_terminal(redis_server: RedisServer) -> None:
+    import pty
+    import select
+    import signal
+    import time
+
+    argv = [sys.executable, "-m", "flagstream", "forward", "--redis", redis_server.url, "--name", "tty",
+            "--endpoint", "http://127.0.0.1:9/v1/events"]  # fmt: skip
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: stdout is the terminal
+        os.chdir(ROOT)
+        os.execv(sys.executable, argv)
+    out = b""
+    deadline = time.monotonic() + 20
+    try:
+        while b"healthy" not in out and time.monotonic() < deadline:
+            if select.select([fd], [], [], 0.2)[0]:
+                out += os.read(fd, 65536)
+        os.kill(pid, signal.SIGTERM)
+        while time.monotonic() < deadline and b"finished_in_time" not in out:
+            if select.select([fd], [], [], 0.2)[0]:
+                out += os.read(fd, 65536)
+    except OSError:  # the terminal closed as the child exited
+        pass
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert b"flagstream forward: tty" in out
+    assert b"consumers_removed" in out

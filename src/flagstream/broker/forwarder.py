@@ -120,7 +120,7 @@ class Forwarder:
         for thread in self._workers:
             thread.join(max(0.0, self.exit_deadline - time.monotonic()))
         finished = not any(t.is_alive() for t in self._workers)
-        self.maintenance.stop()
+        self.maintenance.stop(max(0.1, self.exit_deadline - time.monotonic()))
         self.sender_close()
         return finished
 
@@ -249,13 +249,11 @@ class Forwarder:
         self.metrics.add("read", len(items))
         records = self.leases.hold(shard, [item.id for item in items])
         acks: list[bytes] = []
-        done: list[bytes] = []
         try:
             for item in items:
                 if time.monotonic() >= self.hard_deadline:
                     break
                 record = records[item.id]
-                done.append(item.id)
                 if not item.fields:  # trimmed while pending: the body is gone
                     self.metrics.add("lost_to_trim")
                     acks.append(item.id)
@@ -297,8 +295,8 @@ class Forwarder:
                     acks = []
         finally:
             self._ack(shard, acks)
-            self.leases.release(shard, done)
-            # Entries not reached stay pending (and held: a reclaim gives them back to us or a peer).
+            # Entries not reached (shutdown) stay pending without a lease: after min_idle a peer
+            # (or this forwarder, restarted under its name) delivers them.
             self.leases.release(shard, [item.id for item in items])
 
     def _observe(self, result: DispatchResult) -> None:

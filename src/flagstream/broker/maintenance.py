@@ -48,11 +48,11 @@ class Maintenance:
         self._thread = threading.Thread(target=self._loop, name="flagstream-forward-maint", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 5.0) -> None:
         """Stop the thread (after the workers: leases are kept until they are done)."""
         self._done.set()
         if self._thread is not None:
-            self._thread.join(5.0)
+            self._thread.join(timeout)
 
     def _loop(self) -> None:
         s = self.fw.settings
