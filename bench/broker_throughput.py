@@ -34,6 +34,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
+import psutil  # noqa: E402
 import redis  # noqa: E402
 from _common import BASIC_DATAFILE, machine_info, percentile, sample, table  # noqa: E402
 from delivery_collector import CollectorProcess  # noqa: E402
@@ -126,7 +127,12 @@ def producer_throughput(sink: CollectorProcess, redis_url: str) -> list[list[str
     return rows
 
 
-def forwarder_throughput(sink: CollectorProcess, redis_url: str, fleet: int, entries: int) -> float:
+def _cpu(pid: int) -> float:
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
+def forwarder_throughput(sink: CollectorProcess, redis_url: str, fleet: int, entries: int) -> list[str]:
     stream = f"bench:fw{fleet}"
     layout = StreamLayout(stream)
     client = redis.Redis.from_url(redis_url)
@@ -143,6 +149,8 @@ def forwarder_throughput(sink: CollectorProcess, redis_url: str, fleet: int, ent
         assert p.stdout is not None
         assert "reading" in p.stdout.readline().decode()
     before = sink.count()
+    sink_pid = sink._proc.pid
+    cpu_before = [_cpu(p.pid) for p in processes], _cpu(sink_pid), _redis_cpu(client)
     prefix = f"f{fleet}"
     bodies = [body_of([impression(f"{prefix}-{e}-{i}") for i in range(100)]) for e in range(entries)]
     started = time.monotonic()
@@ -155,13 +163,23 @@ def forwarder_throughput(sink: CollectorProcess, redis_url: str, fleet: int, ent
             pipe.execute()
     pipe.execute()
     done = sink.wait_for(before + entries * 100, 120)
+    fw_cpu = sum(_cpu(p.pid) for p in processes) - sum(cpu_before[0])
+    sink_cpu = _cpu(sink_pid) - cpu_before[1]
+    redis_cpu = _redis_cpu(client) - cpu_before[2]
     for p in processes:
         p.send_signal(signal.SIGTERM)
     for p in processes:
         p.communicate(timeout=30)
     client.close()
     assert done is not None, "the sink did not receive every event"
-    return entries * 100 / (done - started)
+    wall = done - started
+    return [str(fleet), f"{entries * 100 / wall:,.0f}", f"{wall:.2f}", f"{fw_cpu / wall:.2f}",
+            f"{redis_cpu / wall:.2f}", f"{sink_cpu / wall:.2f}", machine_info().rsplit("load ", 1)[1]]  # fmt: skip
+
+
+def _redis_cpu(client: redis.Redis) -> float:
+    info = client.info("cpu")
+    return float(info["used_cpu_user"] + info["used_cpu_sys"])
 
 
 class _LatencySink(BaseHTTPRequestHandler):
@@ -239,11 +257,9 @@ def main() -> int:
             print(f"   ({machine_info()})")
             print("\n3. forwarder throughput against the sink, 100-event bodies")
             entries = 1000 if QUICK else 3000
-            rows = []
-            for fleet in (1, 2, 4):
-                rate = forwarder_throughput(sink, url, fleet, entries)
-                rows.append([str(fleet), f"{rate:,.0f}", machine_info().rsplit("load ", 1)[1]])
-            print(table(["forwarders", "events/s", "load"], rows))
+            rows = [forwarder_throughput(sink, url, fleet, entries) for fleet in (1, 2, 4)]
+            print(table(["forwarders", "events/s", "wall s", "forwarder cores", "redis cores", "sink cores", "load"],
+                        rows))  # fmt: skip
             print("\n4. end-to-end latency, track() to the sink, ms")
             print(table(["path", "p50", "p99"], end_to_end(url)))
             print(f"   ({machine_info()})")
