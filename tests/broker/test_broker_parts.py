@@ -14,7 +14,7 @@ from collections.abc import Callable
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from tests.broker.helpers import EVENTS, pending_of, produce, stored_visitors, wait_until
+from tests.broker.helpers import EVENTS, pending_of, produce, stored_visitors, wait_until, write_body
 from tests.broker.servers import ROOT, ForwarderProcess, RedisServer, free_port
 from tests.collector.helpers import body_of, impression
 
@@ -119,7 +119,8 @@ def test_the_janitor_removes_idle_consumers_with_nothing_pending_and_never_one_w
 def test_forward_status_reports_each_shard(
     redis_server: RedisServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    produce(redis_server.url, [f"s{i}" for i in range(30)], batch_size=10)
+    for b in range(3):
+        write_body(redis_server.url, body_of([impression(f"s{b}-{i}") for i in range(10)]))
     client = redis_server.client()
     client.xreadgroup("forwarders", "reader", {EVENTS: ">"}, count=1)
     assert main(["forward", "status", "--redis", redis_server.url, "--json"]) == 0
