@@ -15,7 +15,7 @@ from tests.broker.helpers import EVENTS, produce, stored_visitors, wait_until
 from tests.broker.servers import ForwarderProcess, RedisServer
 from tests.collector.helpers import impression
 
-from flagstream import Optimizely
+from flagstream import Optimizely, _json
 from flagstream.broker import RedisStreamDispatcher
 from flagstream.collector import Collector
 from flagstream.delivery import BatchEventProcessor
@@ -95,16 +95,26 @@ def test_redis_sigkilled_and_restarted_with_appendfsync_always_loses_no_acknowle
 ) -> None:
     server = RedisServer(tmp_path / "aof", appendfsync="always").start()
     try:
-        users = [f"k{i}" for i in range(2000)]
-        produce(server.url, users, batch_size=10)  # every XADD acknowledged (the processor counted it)
+        acknowledged = [f"k{i}" for i in range(2000)]
+        produce(server.url, acknowledged, batch_size=10)  # every XADD acknowledged (the processor counted it)
+        dispatcher = RedisStreamDispatcher(server.url, socket_timeout=0.5, connect_timeout=0.5)
+        processor = BatchEventProcessor(dispatcher, batch_size=20, flush_interval=0.05)
         server.kill()
+        later: list[str] = []
+        during = _calls(processor, "down", 2.0, later)  # the application keeps going while Redis is dead
+        assert processor.stats().queued_events > 0
+        assert not processor.stats().dropped
         server.start()  # same port and directory: the AOF is replayed
         client = server.client()
-        stored = sum(int(fields[b"n"]) for _, fields in client.xrange(EVENTS))
-        assert stored == len(users)
+        stored = {v["visitor_id"] for _, f in client.xrange(EVENTS) for v in _json.loads(f[b"b"])["visitors"]}
+        assert set(acknowledged) <= stored  # nothing acknowledged before the kill is missing
+        report = processor.close(timeout=60)
+        assert report.pending == 0
+        assert not report.dropped
+        assert max(during) < 0.1  # no caller waited on the dead server
         fw = forwarders(server.url, "fw", collector.events_url, "--min-idle", "5")
-        assert collector.wait_for_events(len(users), 30)
-        assert sorted(stored_visitors(collector)) == sorted(users)
+        assert collector.wait_for_events(len(acknowledged) + len(later), 30)
+        assert sorted(stored_visitors(collector)) == sorted(acknowledged + later)
         fw.stop()
     finally:
         server.stop()
