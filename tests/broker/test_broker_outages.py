@@ -145,3 +145,26 @@ def test_redis_absent_when_the_application_starts_then_events_are_delivered_once
     finally:
         client.close()
         server.stop()
+
+
+def test_a_redis_restarted_without_its_data_gets_its_group_back_and_delivery_resumes(
+    redis_server: RedisServer, collector: Collector, forwarders: Start
+) -> None:
+    fw = forwarders(redis_server.url, "fw", collector.events_url, "--min-idle", "5")
+    dispatcher = RedisStreamDispatcher(redis_server.url, socket_timeout=0.5)
+    processor = BatchEventProcessor(dispatcher, batch_size=5, flush_interval=0.05)
+    for i in range(5):
+        processor.process(impression(f"first-{i}"))
+    assert collector.wait_for_events(5, 20)
+    redis_server.kill()
+    redis_server.start()  # no AOF: the stream and its consumer group are gone
+    for i in range(5):
+        processor.process(impression(f"second-{i}"))
+    report = processor.close(timeout=30)
+    assert report.pending == 0
+    assert not report.dropped
+    assert collector.wait_for_events(10, 30)  # NOGROUP on the forwarder: it recreated the group
+    assert sorted(stored_visitors(collector)) == sorted(
+        [f"first-{i}" for i in range(5)] + [f"second-{i}" for i in range(5)]
+    )
+    fw.stop()
