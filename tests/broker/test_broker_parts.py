@@ -231,3 +231,24 @@ def test_forward_draws_a_live_view_in_a_terminal(redis_server: RedisServer) -> N
     assert os.waitstatus_to_exitcode(status) == 0
     assert b"flagstream forward: tty" in out
     assert b"consumers_removed" in out
+
+
+def test_a_script_that_exits_without_close_hands_its_events_to_redis_at_exit(
+    redis_server: RedisServer,
+) -> None:
+    # The first send happens in the exit drain, after the interpreter began shutting down.
+    script = (
+        "from flagstream import Optimizely\n"
+        "from flagstream.demo import demo_datafile\n"
+        f"client = Optimizely(demo_datafile(), event_processor_options={{'broker': {redis_server.url!r}, "
+        "'flush_interval': 60})\n"
+        "for i in range(7):\n"
+        "    client.track('purchase', f'script-{i}')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], check=False, capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert "dropped" not in done.stderr
+    entries = redis_server.client().xrange(EVENTS)
+    assert sum(int(fields[b"n"]) for _, fields in entries) == 7

@@ -89,6 +89,10 @@ class ProducerBase:
             raise ConfigurationError("socket_timeout and connect_timeout must be > 0")
         if importlib.util.find_spec("redis") is None:
             raise ConfigurationError("the Redis broker needs redis-py: pip install 'flagstream[broker]'")
+        # Import redis-py now, not on the first send: a first send in the exit drain would import
+        # concurrent.futures (through redis.cluster), which refuses to load once the interpreter
+        # is shutting down ("can't register atexit after shutdown").
+        importlib.import_module("flagstream.broker._client")
         if isinstance(url_or_client, str):
             if not url_or_client.startswith(("redis://", "rediss://", "unix://")):
                 raise ConfigurationError(
