@@ -252,3 +252,22 @@ def test_a_script_that_exits_without_close_hands_its_events_to_redis_at_exit(
     assert "dropped" not in done.stderr
     entries = redis_server.client().xrange(EVENTS)
     assert sum(int(fields[b"n"]) for _, fields in entries) == 7
+
+
+def test_lease_keeping_never_takes_back_an_entry_a_peer_owns(redis_server: RedisServer) -> None:
+    produce(redis_server.url, ["mine", "theirs"], batch_size=1)
+    client = redis_server.client()
+    forwarder = Forwarder(redis_server.url, ForwarderSettings(name="me"))
+    [[_, entries]] = client.xreadgroup("forwarders", "me", {EVENTS: ">"}, count=2)
+    ids = [entry_id for entry_id, _ in entries]
+    forwarder.leases.hold(0, ids)
+    client.xclaim(EVENTS, "forwarders", "peer", 0, [ids[1]])  # a peer took the second one
+    forwarder.maintenance.keep_leases()
+    records = forwarder.leases.records(0, ids)
+    assert not records[ids[0]].lost
+    assert records[ids[1]].lost
+    owners = {
+        row["message_id"]: row["consumer"]
+        for row in client.xpending_range(EVENTS, "forwarders", "-", "+", 10)
+    }
+    assert owners == {ids[0]: b"me", ids[1]: b"peer"}

@@ -247,7 +247,7 @@ class Forwarder:
     def _process(self, shard: int, items: list[Item]) -> None:
         s = self.settings
         self.metrics.add("read", len(items))
-        records = self.leases.hold(shard, [item.id for item in items])
+        records = self.leases.records(shard, [item.id for item in items])  # held since they were read
         acks: list[bytes] = []
         try:
             for item in items:

@@ -46,6 +46,12 @@ class LeaseRegistry:
             held = self._held[shard]
             return {i: held.setdefault(i, Held()) for i in ids}
 
+    def records(self, shard: int, ids: list[bytes]) -> dict[bytes, Held]:
+        """The records of held ``ids``; an id no longer held was taken by a peer (``lost``)."""
+        with self._lock:
+            held = self._held[shard]
+            return {i: held.get(i) or Held(lost=True) for i in ids}
+
     def release(self, shard: int, ids: list[bytes]) -> None:
         """Stop holding ``ids`` (settled or given up)."""
         with self._lock:
