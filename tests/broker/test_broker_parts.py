@@ -9,7 +9,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 from hypothesis import given
@@ -27,6 +27,22 @@ from flagstream.cli import main
 from flagstream.collector import Collector
 from flagstream.delivery import AsyncBatchEventProcessor
 from flagstream.errors import ConfigurationError
+
+_MADE: list[Forwarder] = []
+
+
+def _forwarder(url: str, settings: ForwarderSettings) -> Forwarder:
+    forwarder = Forwarder(url, settings)
+    _MADE.append(forwarder)
+    return forwarder
+
+
+@pytest.fixture(autouse=True)
+def _close_forwarders() -> Iterator[None]:
+    yield
+    while _MADE:
+        _MADE.pop().close()
+
 
 Start = Callable[..., ForwarderProcess]
 
@@ -106,7 +122,7 @@ def test_the_janitor_removes_idle_consumers_with_nothing_pending_and_never_one_w
     client.xreadgroup("forwarders", "busy", {EVENTS: ">"}, count=1)  # one entry pending forever
     client.xgroup_createconsumer(EVENTS, "forwarders", "idle")
     settings = ForwarderSettings(name="janitor", janitor_idle=0.001, min_idle=60)
-    forwarder = Forwarder(redis_server.url, settings)
+    forwarder = _forwarder(redis_server.url, settings)
     assert wait_until(lambda: min(c["idle"] for c in client.xinfo_consumers(EVENTS, "forwarders")) > 5, 5)
     forwarder.maintenance.janitor()
     names = {c["name"] for c in client.xinfo_consumers(EVENTS, "forwarders")}
@@ -144,7 +160,7 @@ def test_forward_status_without_redis_says_so(capsys: pytest.CaptureFixture[str]
 
 
 def test_metrics_and_health_endpoints(redis_server: RedisServer) -> None:
-    forwarder = Forwarder(redis_server.url, ForwarderSettings(name="m"))
+    forwarder = _forwarder(redis_server.url, ForwarderSettings(name="m"))
     server = MetricsServer(forwarder.metrics, 0)
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics", timeout=5) as response:
@@ -257,7 +273,7 @@ def test_a_script_that_exits_without_close_hands_its_events_to_redis_at_exit(
 def test_lease_keeping_never_takes_back_an_entry_a_peer_owns(redis_server: RedisServer) -> None:
     produce(redis_server.url, ["mine", "theirs"], batch_size=1)
     client = redis_server.client()
-    forwarder = Forwarder(redis_server.url, ForwarderSettings(name="me"))
+    forwarder = _forwarder(redis_server.url, ForwarderSettings(name="me"))
     [[_, entries]] = client.xreadgroup("forwarders", "me", {EVENTS: ">"}, count=2)
     ids = [entry_id for entry_id, _ in entries]
     forwarder.leases.hold(0, ids)
@@ -271,3 +287,16 @@ def test_lease_keeping_never_takes_back_an_entry_a_peer_owns(redis_server: Redis
         for row in client.xpending_range(EVENTS, "forwarders", "-", "+", 10)
     }
     assert owners == {ids[0]: b"me", ids[1]: b"peer"}
+
+
+def test_acks_use_xack_on_redis_7_and_fall_back_from_a_refused_xackdel(redis_server: RedisServer) -> None:
+    produce(redis_server.url, ["a", "b"], batch_size=1)
+    client = redis_server.client()
+    forwarder = _forwarder(redis_server.url, ForwarderSettings(name="acker"))
+    [[_, entries]] = client.xreadgroup("forwarders", "acker", {EVENTS: ">"}, count=2)
+    forwarder._ack(0, [entries[0][0]])
+    assert forwarder.use_xackdel is False  # Redis 7.0: no XACKDEL
+    forwarder.use_xackdel = True  # as if the server claimed 8.2 but refused the command
+    forwarder._ack(0, [entries[1][0]])
+    assert forwarder.use_xackdel is False
+    assert pending_of(client) == 0

@@ -24,7 +24,7 @@ import time
 from typing import Any
 
 from flagstream._logging import get_logger
-from flagstream.broker._client import RedisClient, connect, describe
+from flagstream.broker._client import RedisClient, connect, describe, server_version
 from flagstream.broker.layout import Entry, MalformedEntry, StreamLayout
 from flagstream.broker.maintenance import Maintenance
 from flagstream.broker.metrics import ForwarderMetrics
@@ -79,6 +79,8 @@ class Forwarder:
         self._rotation = 0
         self._rotation_lock = threading.Lock()
         self._last_error_log = 0.0
+        #: XACKDEL (Redis 8.2+) instead of XACK: None until the server's version is known.
+        self.use_xackdel: bool | None = None
         self.maintenance = Maintenance(self)
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -123,6 +125,13 @@ class Forwarder:
         self.maintenance.stop(max(0.1, self.exit_deadline - time.monotonic()))
         self.sender_close()
         return finished
+
+    def close(self) -> None:
+        """Close the HTTP pool, and the Redis client if this forwarder built it from a URL."""
+        self.sender_close()
+        if self._url is not None and self._client is not None:
+            self._client.close()
+            self._client = None
 
     def sender_close(self) -> None:
         """Close the HTTP pool (if it has ``close``)."""
@@ -328,8 +337,26 @@ class Forwarder:
         if not ids:
             return
         key = self.layout.events(shard)
-        if self._retrying("XACK", lambda: self.client.xack(key, self.settings.group, *ids)):
+        if self._retrying("XACK", lambda: self._ack_once(key, ids)):
             self.metrics.add("acked", len(ids))
+
+    def _ack_once(self, key: str, ids: list[bytes]) -> None:
+        """``XACKDEL ... ACKED`` where the server has it (8.2+: the entry goes once every group
+        acknowledged it), else ``XACK``; any error from ``XACKDEL`` turns it off for good."""
+        import redis  # noqa: PLC0415
+
+        if self.use_xackdel is None:
+            self.use_xackdel = server_version(self.client) >= (8, 2)
+        if self.use_xackdel:
+            try:
+                command = ("XACKDEL", key, self.settings.group, "ACKED", "IDS", len(ids), *ids)
+                self.client.execute_command(*command)  # type: ignore[no-untyped-call]
+            except redis.ResponseError as exc:
+                self._logger.warning("flagstream forward: XACKDEL refused (%s); using XACK", exc)
+                self.use_xackdel = False
+            else:
+                return
+        self.client.xack(key, self.settings.group, *ids)
 
     def _dead_letter(self, shard: int, entry: Entry, parts: list[DeadPart]) -> None:
         now = str(int(time.time() * 1000)).encode()
