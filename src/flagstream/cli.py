@@ -391,6 +391,10 @@ def build_parser() -> argparse.ArgumentParser:
     from flagstream.delivery.spool.cli import add_commands as add_spool_commands  # noqa: PLC0415
 
     add_spool_commands(sub, _console)
+
+    from flagstream.broker.cli import register as register_broker  # noqa: PLC0415 (imports no redis)
+
+    register_broker(sub)
     return parser
 
 

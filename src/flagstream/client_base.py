@@ -7,6 +7,7 @@ every API call shares, so each call reads as optimizely-sdk's documented steps.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any, Final
@@ -155,6 +156,11 @@ class _ClientBase:
         from flagstream.delivery.processor import BatchEventProcessor  # noqa: PLC0415 (optional import cost)
 
         kwargs = {k: v for k, v in (options or {}).items() if k not in _IGNORED_PROCESSOR_OPTIONS}
+        broker = kwargs.pop("broker", None) or os.environ.get("FLAGSTREAM_BROKER_URL")
+        if broker and dispatcher is None:
+            from flagstream.broker.producer import RedisStreamDispatcher  # noqa: PLC0415 (the broker extra)
+
+            dispatcher = RedisStreamDispatcher(str(broker), logger=self._logger)
         try:
             return BatchEventProcessor(
                 dispatcher,
