@@ -145,7 +145,6 @@ class BatchEventProcessor(DriverBase):
         self._workers: list[threading.Thread] = []
         self._running = False
         self._restarts = 0
-        self._spool_windows: list[SpoolWindow] = []
 
     # -- the caller's thread -----------------------------------------------------------
 
@@ -323,8 +322,6 @@ class BatchEventProcessor(DriverBase):
             core.closing,
         )
         if window is not None:
-            with self._lock:
-                self._spool_windows.append(window)
             plan = delivery_plan(
                 window.events,
                 self._retry,
@@ -350,15 +347,13 @@ class BatchEventProcessor(DriverBase):
         keep = not action.delivered and action.reason in _KEPT_IN_SPOOL
         kept = action.items if keep else ()
         with self._lock:  # one step for flush(): the spool's count and ours change together
-            done = self._spool.settle(window, action.events, delivered=action.delivered, keep=kept)  # type: ignore[arg-type]
+            self._spool.settle(window, action.events, delivered=action.delivered, keep=kept)  # type: ignore[arg-type]
             if action.delivered:
                 if window.own:
                     core.delivered += action.events
             elif not keep:
                 reason = action.reason or "internal_error"
                 core.dropped[reason] = core.dropped.get(reason, 0) + action.events
-            if done and window in self._spool_windows:
-                self._spool_windows.remove(window)
             self._settled.notify_all()
         if keep:
             error = action.result.error if action.result else None
@@ -439,7 +434,7 @@ class BatchEventProcessor(DriverBase):
         # Lock held. Own spooled events count until settled; a dead process's backlog does not.
         pending = core.pending_before(target)
         if self._spool is not None:
-            pending += self._spool.pending_before(spool_target, self._spool_windows)
+            pending += self._spool.pending_before(spool_target)
         return pending
 
     def close(self, timeout: float | None = None) -> FlushReport:
@@ -470,7 +465,7 @@ class BatchEventProcessor(DriverBase):
             self._wake.notify_all()
             spooled = 0
             if self._spool is not None:
-                spooled = self._spool.unsettled_own() + sum(w.remaining for w in self._spool_windows if w.own)
+                spooled = self._spool.unsettled_own()
             report = FlushReport(
                 delivered=core.delivered - delivered,
                 pending=core.in_flight_events,

@@ -165,7 +165,7 @@ def list_dir(directory: str) -> Listing:
                     listing.acks[name] = entry.stat().st_size
                 elif name.endswith(".corrupt"):
                     listing.corrupt[name] = entry.stat().st_size
-                elif name.endswith(".lock.tmp"):
+                elif name.endswith((".lock.tmp", ".seg.tmp")):
                     listing.temp.append(name)
             except FileNotFoundError:
                 continue  # removed while we looked

@@ -39,6 +39,7 @@ _TICK = 0.2
 _SCAN_EVERY = 1.0
 _ADOPT_EVERY = 2.0
 _STALE_TEMP = 60.0
+_LOCKLESS_GRACE = 30.0  # seconds a lock-less owner's segments must be untouched before adoption
 
 
 class Keeper:
@@ -108,6 +109,7 @@ class Keeper:
             except OSError as exc:
                 self._lost_directory(exc)
                 return
+            self._touch_active()
             if now - self._last_adopt >= _ADOPT_EVERY:
                 self._last_adopt = now
                 self._adopt(listing)
@@ -174,6 +176,17 @@ class Keeper:
             if active is not None and active.end >= spool.segment_bytes and not active.sealed:
                 spool._rotate_or_kick(active)
 
+    def _touch_active(self) -> None:
+        """Mark the active segment as alive, so that peers never take it for an abandoned one."""
+        spool = self._spool
+        with spool._lock:
+            active = spool._active()
+            fd = os.dup(active.fd) if active is not None and active.fd is not None else None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.utime(fd)
+            os.close(fd)
+
     def _lost_directory(self, exc: OSError) -> None:
         """The directory (or our lock in it) is gone or unreadable: degrade and re-create on probe."""
         spool = self._spool
@@ -227,14 +240,20 @@ class Keeper:
                 break
             if self._drop_file(entry.owner, entry.number, "spool_age"):
                 total -= entry.size
-        if spool.on_full == "drop_oldest":
-            for entry in sorted(listing.segments, key=lambda e: e.mtime):
-                if total <= spool.max_bytes:
+        if spool.on_full == "drop_oldest" and total > spool.max_bytes:
+            # Every writer's keeper sees the same listing and removes only what it owns or has
+            # adopted, oldest first, down to what it may keep: its share of max_bytes, or all
+            # that the others leave free if that is more. So several writers do not all free
+            # the whole excess at once, and one busy writer beside idle ones keeps the space.
+            mine = [e for e in listing.segments if e.owner == spool.owner or e.owner in spool._adopted]
+            used = sum(e.size for e in mine)
+            keep = max(spool.max_bytes // max(1, len(listing.locks)), spool.max_bytes - (total - used))
+            for entry in sorted(mine, key=lambda e: e.mtime):
+                if total <= spool.max_bytes or used <= keep:
                     break
-                if entry.owner != spool.owner and entry.owner not in spool._adopted:
-                    break  # a live peer's, or not adopted yet: its owner or adopter removes it
                 if self._drop_file(entry.owner, entry.number, "spool_cap"):
                     total -= entry.size
+                    used -= entry.size
         with spool._lock:
             spool._listing_bytes = total
             spool._listing_segments = len(listing.segments)
@@ -299,7 +318,15 @@ class Keeper:
             with contextlib.suppress(OSError):
                 if time.time() - os.stat(path).st_mtime > _STALE_TEMP:
                     os.unlink(path)
+        now = time.time()
         for owner in sorted(listing.owners() - {spool.owner} - set(spool._adopted)):
+            if owner not in listing.locks and any(
+                e.owner == owner and now - e.mtime < _LOCKLESS_GRACE for e in listing.segments
+            ):
+                # Segments without a lock file that were touched lately: their owner is probably
+                # alive and its lock was deleted by hand (live owners touch their active segment
+                # on every scan). Adopting them would send its events twice.
+                continue
             fd = claim_lock(spool.directory, owner)
             if fd is None:
                 continue
@@ -326,8 +353,9 @@ class Keeper:
         path = os.path.join(spool.directory, name)
         try:
             with open(path, "rb") as file:
-                header = fmt.decode_header(file.read(fmt.HEADER_SIZE))
+                head = file.read(fmt.HEADER_SIZE)
                 size = os.fstat(file.fileno()).st_size
+            header = fmt.decode_header(head)  # segments appear whole-headed: short is damage
         except fmt.HeaderError as exc:
             with spool._lock:
                 spool._count("spool_corrupt", 1)
@@ -361,7 +389,9 @@ class Keeper:
             with contextlib.suppress(OSError):
                 for name in os.listdir(spool.directory):
                     m = ACK_RE.match(name)
-                    if m is not None and m[1] == owner:
+                    # Its acknowledgements, and a segment it was creating when it died.
+                    stray = name.startswith(f".{owner}-") and name.endswith(".seg.tmp")
+                    if stray or (m is not None and m[1] == owner):
                         os.unlink(os.path.join(spool.directory, name))
                 os.unlink(os.path.join(spool.directory, f"{owner}.lock"))
             with contextlib.suppress(OSError):

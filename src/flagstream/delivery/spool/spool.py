@@ -34,7 +34,13 @@ from dataclasses import dataclass, field
 from flagstream._logging import get_logger
 from flagstream.delivery.spool import format as fmt
 from flagstream.delivery.spool import keeper
-from flagstream.delivery.spool.files import NETWORK_FILESYSTEMS, create_lock, filesystem_type, segment_name
+from flagstream.delivery.spool.files import (
+    NETWORK_FILESYSTEMS,
+    create_lock,
+    filesystem_type,
+    list_dir,
+    segment_name,
+)
 from flagstream.delivery.spool.ranges import runs
 from flagstream.delivery.spool.segment import Segment, SpooledEvent, context_bytes, read_window
 from flagstream.errors import ConfigurationError
@@ -55,6 +61,7 @@ _MiB = 1024 * 1024
 
 _live: weakref.WeakSet[EventSpool] = weakref.WeakSet()
 _MAX_VISITOR = fmt.MAX_RECORD - 64
+_DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO})  # start degraded, not refuse
 _GIVEN_BACK_PAUSE = 1.0  # seconds before events whose retries ran out are tried again
 _crc32 = zlib.crc32
 _getpid = os.getpid
@@ -176,9 +183,10 @@ class EventSpool:
             self._batch_size = 500
             self._wake_hook: object = None
         self._unread = 0
+        self._windows: set[SpoolWindow] = set()  # taken and not yet settled
         self._first_unread_at = 0.0
         self._flush_seq = 0
-        self._budget = self.max_bytes
+        self._budget = self._initial_budget()
         self._listing_bytes = 0
         self._listing_segments = 0
         self._oldest_created = 0.0
@@ -194,7 +202,7 @@ class EventSpool:
             self._lock_fd: int | None = create_lock(self.directory, self.owner)
         except OSError as exc:
             self._lock_fd = None
-            if construction:
+            if construction and exc.errno not in _DISK_FULL:
                 raise ConfigurationError(
                     f"spool directory {self.directory!r} cannot be locked ({exc}); "
                     "it must be a writable local directory that supports flock"
@@ -204,7 +212,7 @@ class EventSpool:
             try:
                 self._activate(self._new_segment())
             except OSError as exc:
-                if construction:
+                if construction and exc.errno not in _DISK_FULL:
                     os.close(self._lock_fd)
                     with contextlib.suppress(OSError):
                         os.unlink(os.path.join(self.directory, f"{self.owner}.lock"))
@@ -213,18 +221,31 @@ class EventSpool:
         self._keeper = keeper.Keeper(self)
         self._keeper.start()
 
+    def _initial_budget(self) -> int:
+        """This writer's share of the free space, until the keeper's first scan refines it."""
+        try:
+            listing = list_dir(self.directory)
+        except OSError:
+            return self.max_bytes
+        return (self.max_bytes - listing.total_bytes) // (len(listing.locks) + 1)
+
     def _new_segment(self) -> Segment:
         """Create and open the next segment file of this owner (not yet active)."""
         self._number += 1
         path = os.path.join(self.directory, segment_name(self.owner, self._number))
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+        # Written under a temporary name and renamed: a segment never appears without its header,
+        # so a crash here leaves a stray temporary file, not a "corrupt" segment.
+        temp = os.path.join(self.directory, f".{os.path.basename(path)}.tmp")
+        fd = os.open(temp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
         try:
             header = fmt.encode_header(int(time.time() * 1000), bytes.fromhex(self.owner))
             if os.write(fd, header) != len(header):
-                raise OSError(errno.ENOSPC, "short write of a segment header", path)
+                raise OSError(errno.ENOSPC, "short write of a segment header", temp)
+            os.rename(temp, path)
         except BaseException:
             os.close(fd)
-            os.unlink(path)
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
             raise
         return Segment(path, self.owner, self._number, True, time.time(), fmt.HEADER_SIZE, fd=fd)
 
@@ -312,11 +333,32 @@ class EventSpool:
             wake = self._unread == self._batch_size
             if segment.end >= self.segment_bytes or 0 >= self._budget > -written:
                 self._rotate_or_kick(segment)
+            if self._budget <= 0 and self.on_full == "drop_oldest":
+                self._shed_oldest()
         return ACCEPTED_WAKE if wake else ACCEPTED
 
+    def _shed_oldest(self) -> None:
+        """Over budget: drop this process's oldest sealed segment now (lock held).
+
+        The keeper does this too, on its scans; doing it here as well bounds the directory
+        even while the keeper waits for the interpreter lock or a slow fsync.
+        """
+        for segment in self._own:
+            if segment.sealed and not segment.reading and segment is not self._active():
+                self._budget += segment.end
+                lost = segment.unread
+                self._lose(segment, "spool_cap", lost, f"spool_cap: removed {os.path.basename(segment.path)}")
+                return
+
     def _rotate_or_kick(self, segment: Segment) -> None:
+        if segment.end >= self.segment_bytes and self._next is None:
+            # The keeper has not prepared the next segment (starved of the interpreter lock):
+            # make it here, once per segment (tens of microseconds, no sync), rather than let
+            # this one grow past segment_bytes.
+            with contextlib.suppress(OSError):
+                self._next = self._new_segment()
         if segment.end >= self.segment_bytes and self._next is not None:
-            segment.sealed = True  # the keeper syncs and closes its descriptor
+            segment.sealed = True  # the keeper syncs it
             self._own.append(self._next)
             self._next = None
         self._keeper.kick()
@@ -430,7 +472,9 @@ class EventSpool:
                 return None
             segment.inflight += 1
             segment.leased.update(event.seq for event in read.events)
-            return SpoolWindow(segment, read.events)
+            window = SpoolWindow(segment, read.events)
+            self._windows.add(window)  # in the same step as the unread count drops, for flush()
+            return window
 
     def _pick(self, now: float, flush_interval: float, closing: bool) -> Segment | None:
         """The segment the next window comes from (own events are read by one worker at a time, in order)."""
@@ -463,6 +507,7 @@ class EventSpool:
                     self.replayed += count
             if window.remaining > 0:
                 return False
+            self._windows.discard(window)
             segment = window.segment
             segment.inflight -= 1
             segment.leased.difference_update(event.seq for event in window.events)
@@ -507,15 +552,21 @@ class EventSpool:
         return self._own[-1] if self._own and self._healthy else None
 
     def _remove(self, segment: Segment) -> None:
-        """Unlink a segment and its acknowledgements (lock held); the keeper closes descriptors."""
+        """Unlink a segment and its acknowledgements (lock held); the keeper closes descriptors.
+
+        If the segment cannot be unlinked (a read-only directory), it stays where it is and the
+        keeper tries again on its next pass: a settled segment left behind would be replayed.
+        """
+        try:
+            os.unlink(segment.path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            self.last_error = f"cannot remove {segment.path}: {exc}"
+            return
         segment.deleted = True
-        for path in (segment.path, segment.ack_path):
-            try:
-                os.unlink(path)
-            except FileNotFoundError:
-                pass
-            except OSError as exc:
-                self.last_error = f"cannot remove {path}: {exc}"
+        with contextlib.suppress(OSError):
+            os.unlink(segment.ack_path)
         lane = self._own if segment.own else self._backlog
         if segment in lane:
             lane.remove(segment)
@@ -546,17 +597,17 @@ class EventSpool:
             self._flush_seq = max(self._flush_seq, self._seq)
             return self._seq
 
-    def pending_before(self, target: int, windows: list[SpoolWindow]) -> int:
-        """Own events below ``target`` not yet settled (``windows``: those in flight)."""
+    def pending_before(self, target: int) -> int:
+        """Own events below ``target`` not yet settled (unread, or in a window in flight)."""
         with self._lock:
             unread = max(0, min(self._unread, target - self._seq_read()))
-        flying = sum(w.remaining for w in windows if w.own and w.events[0].seq < target)
-        return unread + flying
+            flying = sum(w.remaining for w in self._windows if w.own and w.events[0].seq < target)
+            return unread + flying
 
     def unsettled_own(self) -> int:
-        """Own events written and not yet read into a window."""
+        """Own events written and not yet settled: unread, or in a window in flight."""
         with self._lock:
-            return self._unread
+            return self._unread + sum(w.remaining for w in self._windows if w.own)
 
     # -- observability -----------------------------------------------------------------
 
@@ -569,7 +620,7 @@ class EventSpool:
                 accepted=self.accepted,
                 delivered=self.delivered,
                 replayed=self.replayed,
-                events=self._unread + sum(s.inflight for s in self._own),
+                events=self._unread + sum(w.remaining for w in self._windows if w.own),
                 bytes=self._listing_bytes,
                 segments=self._listing_segments,
                 backlog_segments=backlog_known,
