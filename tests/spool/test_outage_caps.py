@@ -1,0 +1,196 @@
+"""A long Event API outage under steady traffic, with small caps: the spool directory stays within
+``max_bytes`` plus one segment, memory stays flat, the overflow is counted (``spool_cap``), and
+after recovery every event that was not counted as dropped arrives."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import psutil
+import pytest
+from tests.delivery.factories import context
+from tests.spool.robust_helpers import Capture, KeeperDriver, dir_bytes, make_events, spool_options, uuid_of
+
+from flagstream.collector import Collector, FaultConfig
+from flagstream.delivery.processor import BatchEventProcessor
+from flagstream.delivery.retry import RetryPolicy
+
+MiB = 1024 * 1024
+
+
+class DirectorySampler:
+    """Samples the directory's size on a thread until stopped (the largest size seen is kept)."""
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+        self.largest = 0
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.002):
+            self.largest = max(self.largest, dir_bytes(self.directory))
+            self.samples += 1
+
+    def __enter__(self) -> DirectorySampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
+def run_outage(tmp_path, *, events: int, max_bytes: int, segment_bytes: int, rate: float | None) -> dict:
+    """``rate``: events per second offered (steady traffic), or None for a burst as fast as possible."""
+    directory = str(tmp_path / "spool")
+    me = psutil.Process()
+    with Collector() as collector:
+        collector.set_faults(FaultConfig(fail_rate=1.0, status=503))
+        ctx = context(collector.events_url)
+        processor = BatchEventProcessor(
+            spool=spool_options(
+                directory, max_bytes=max_bytes, segment_bytes=segment_bytes, fsync="interval"
+            ),
+            batch_size=100,
+            flush_interval=0.1,
+            max_in_flight=2,
+            retry=RetryPolicy(backoff_base=0.02, backoff_max=0.2, max_attempts=1_000_000, deadline=600),
+        )
+        spool = processor.spool
+        assert spool is not None
+        pace = threading.Event()
+        rss: list[int] = []
+        try:
+            with DirectorySampler(directory) as sampler:
+                started = time.monotonic()
+                for i, event in enumerate(make_events(events, pad=300, contexts=(ctx,))):
+                    processor.process(event)
+                    if rate is not None and i % 50 == 49:
+                        # Steady traffic: shapes the load, synchronises nothing.
+                        pace.wait(max(0.0, started + (i + 1) / rate - time.monotonic()))
+                    if i % 2_000 == 1_999:
+                        rss.append(me.memory_info().rss)
+                outage = time.monotonic() - started
+                stats = processor.stats()
+            assert stats.spool_degraded == 0
+            collector.set_faults(FaultConfig())  # the API is back
+            report = processor.flush(timeout=60)
+            assert report.pending == 0, report
+            final = processor.stats()
+        finally:
+            processor.close(timeout=10)
+        accepted = spool.accepted
+        dropped = dict(final.dropped)
+        assert collector.wait_for_events(accepted - dropped.get("spool_cap", 0), timeout=30)
+        return {
+            "accepted": accepted,
+            "dropped": dropped,
+            "arrived": collector.event_count(),
+            "duplicates": collector.duplicate_count(),
+            "largest": sampler.largest,
+            "samples": sampler.samples,
+            "rss": rss,
+            "outage": outage,
+            "requests": len(collector.request_log()),
+        }
+
+
+def check_outage(result: dict, *, max_bytes: int, disk_slack: int) -> None:
+    # Everything within the bounds arrived; the rest is counted, by reason.
+    assert set(result["dropped"]) <= {"spool_cap"}, result["dropped"]
+    assert result["dropped"].get("spool_cap", 0) > 0
+    assert result["arrived"] == result["accepted"] - result["dropped"]["spool_cap"], result
+    assert result["duplicates"] == 0
+    assert result["largest"] <= max_bytes + disk_slack, result
+    # Memory stays flat while the backlog is on disk (RSS after warm-up against the end).
+    rss = result["rss"]
+    assert rss[-1] - rss[1] < 16 * MiB, [r // MiB for r in rss]
+
+
+def test_a_long_outage_under_steady_traffic_drops_by_cap_keeps_memory_flat_and_the_rest_arrives(tmp_path):
+    # 2 000 events/s of ~600 bytes for 3 s, through a 1 MiB directory that holds ~1 700 of them.
+    result = run_outage(tmp_path, events=6_000, max_bytes=1 * MiB, segment_bytes=64 * 1024, rate=2_000)
+    # The bound the issue asks for: max_bytes + one segment (the active one, which ends with the
+    # record that crosses segment_bytes). The caller sheds its oldest segment as soon as it is
+    # over budget, so this holds with real threads even while the keeper lags.
+    check_outage(result, max_bytes=1 * MiB, disk_slack=64 * 1024 + 4096)
+
+
+def cap_run(
+    tmp_path, *, keeper_every: int | None, events: int, on_full: str = "drop_oldest"
+) -> tuple[int, dict, Capture, list]:
+    directory = str(tmp_path / "spool")
+    capture = Capture(mode="fail")
+    processor = BatchEventProcessor(
+        capture,
+        spool=spool_options(directory, max_bytes=1 * MiB, segment_bytes=64 * 1024, on_full=on_full),
+        batch_size=100,
+        flush_interval=0.05,
+        max_in_flight=2,
+        retry=RetryPolicy(backoff_base=0.005, backoff_max=0.02, max_attempts=1_000_000, deadline=600),
+    )
+    keeper = KeeperDriver(processor.spool)
+    keeper.run()
+    largest = 0
+    sent = make_events(events, pad=300)
+    try:
+        for i, event in enumerate(sent):
+            processor.process(event)
+            if keeper_every is not None and i % keeper_every == keeper_every - 1:
+                keeper.run()
+            if i % 10 == 0:
+                largest = max(largest, dir_bytes(directory))
+        largest = max(largest, dir_bytes(directory))
+        keeper.run()
+        capture.mode = "ok"
+        assert processor.flush(timeout=30).pending == 0
+    finally:
+        processor.close(timeout=10)
+    return largest, dict(processor.stats().dropped), capture, sent
+
+
+def test_the_cap_holds_to_one_segment_when_the_keeper_keeps_up(tmp_path):
+    # A keeper pass every 50 events (~30 KiB written), as its 0.2 s tick and kicks give an idle machine.
+    largest, dropped, capture, sent = cap_run(tmp_path, keeper_every=50, events=8_000)
+    assert largest <= 1 * MiB + 64 * 1024, largest
+    assert set(dropped) == {"spool_cap"}
+    assert capture.ledger.unique() == len(sent) - dropped["spool_cap"]
+    assert set(capture.ledger.counts) <= {uuid_of(e) for e in sent}
+    assert max(capture.ledger.counts.values()) == 1
+
+
+def test_drop_newest_refuses_events_at_the_cap_and_delivers_the_oldest(tmp_path):
+    largest, dropped, capture, sent = cap_run(tmp_path, keeper_every=50, events=8_000, on_full="drop_newest")
+    assert largest <= 1 * MiB + 64 * 1024, largest
+    assert set(dropped) == {"spool_cap"}
+    delivered = set(capture.ledger.counts)
+    assert len(delivered) == len(sent) - dropped["spool_cap"]
+    # The events kept are the first ones: nothing accepted is removed to make room.
+    order = [uuid_of(e) for e in sent]
+    assert set(order[: len(delivered) // 2]) <= delivered
+    assert max(capture.ledger.counts.values()) == 1
+
+
+def test_drop_newest_holds_the_cap_even_when_the_keeper_lags(tmp_path):
+    # The caller itself refuses once this process's share of the headroom is spent.
+    largest, dropped, capture, sent = cap_run(
+        tmp_path, keeper_every=None, events=8_000, on_full="drop_newest"
+    )
+    assert largest <= 1 * MiB + 64 * 1024, largest
+    assert capture.ledger.unique() == len(sent) - dropped["spool_cap"]
+
+
+def test_the_cap_holds_to_one_segment_even_when_the_keeper_lags(tmp_path):
+    # 8 000 events (~4.6 MiB) while the keeper is held off, as a busy machine holds it off for a
+    # while: nothing on the caller's path stops the directory at max_bytes + one segment.
+    largest, _, _, _ = cap_run(tmp_path, keeper_every=None, events=8_000)
+    assert largest <= 1 * MiB + 64 * 1024, f"the directory reached {largest / MiB:.2f} MiB"
+
+
+@pytest.mark.soak
+def test_a_much_longer_outage_stays_within_the_caps(tmp_path):
+    result = run_outage(tmp_path, events=300_000, max_bytes=2 * MiB, segment_bytes=128 * 1024, rate=2_000)
+    check_outage(result, max_bytes=2 * MiB, disk_slack=2 * MiB)
