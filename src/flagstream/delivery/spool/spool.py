@@ -62,7 +62,9 @@ _MiB = 1024 * 1024
 _live: weakref.WeakSet[EventSpool] = weakref.WeakSet()
 _MAX_VISITOR = fmt.MAX_RECORD - 64
 _DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO})  # start degraded, not refuse
-_GIVEN_BACK_PAUSE = 1.0  # seconds before events whose retries ran out are tried again
+_GIVEN_BACK_PAUSE = 1.0
+_MIRROR_BYTES = 16 * 1024 * 1024  # visitors kept in memory for the workers, at most
+_MIRROR_EVENTS = 50_000  # seconds before events whose retries ran out are tried again
 _crc32 = zlib.crc32
 _getpid = os.getpid
 _pack_meta = fmt.META.pack
@@ -184,6 +186,12 @@ class EventSpool:
             self._wake_hook: object = None
         self._unread = 0
         self._windows: set[SpoolWindow] = set()  # taken and not yet settled
+        # What the caller just wrote, kept in memory as well while it is small, so that workers
+        # take live events from here instead of reading them back (the disk is the truth: on
+        # overflow this is emptied, and workers read the disk until they have caught up).
+        self._mirror: deque[tuple[Segment, int, int, SpooledEvent]] = deque()  # segment, start, end, event
+        self._mirror_bytes = 0
+        self._mirroring = True
         self._first_unread_at = 0.0
         self._flush_seq = 0
         self._budget = self._initial_budget()
@@ -322,6 +330,11 @@ class EventSpool:
                 segment.contexts.append(context)
                 segment.context_index[context] = index
             segment.last_context, segment.last_index = context, index
+            start = segment.end
+            if self._mirroring:
+                self._mirror_event(
+                    segment, start, start + written, SpooledEvent(context, visitor, seq, start)
+                )
             segment.end += written
             segment.records += 1
             segment.dirty = True
@@ -336,6 +349,46 @@ class EventSpool:
             if self._budget <= 0 and self.on_full == "drop_oldest":
                 self._shed_oldest()
         return ACCEPTED_WAKE if wake else ACCEPTED
+
+    def _mirror_event(self, segment: Segment, start: int, end: int, event: SpooledEvent) -> None:
+        if self._mirror_bytes + len(event.visitor) > _MIRROR_BYTES or len(self._mirror) >= _MIRROR_EVENTS:
+            self._mirror.clear()  # the workers are far behind: they read the disk from here on
+            self._mirror_bytes = 0
+            self._mirroring = False
+            return
+        self._mirror.append((segment, start, end, event))
+        self._mirror_bytes += len(event.visitor)
+
+    def _take_mirrored(self, segment: Segment, max_events: int, max_bytes: int) -> list[SpooledEvent] | None:
+        """Own events just written, from memory, if they are exactly the next ones to read (lock held)."""
+        mirror = self._mirror
+        while mirror:  # drop what the disk reader already went past
+            head, start = mirror[0][0], mirror[0][1]
+            if head is segment and start >= segment.read_pos:
+                break
+            if head is not segment and head.number > segment.number:
+                break
+            self._mirror_bytes -= len(mirror.popleft()[3].visitor)
+        if not mirror or mirror[0][0] is not segment or mirror[0][1] != segment.read_pos:
+            return None
+        events: list[SpooledEvent] = []
+        nbytes = 0
+        position = segment.read_pos
+        while mirror and len(events) < max_events:
+            head, start, end, event = mirror[0]
+            if head is not segment or start != position:
+                break
+            if events and nbytes + len(event.visitor) > max_bytes:
+                break
+            mirror.popleft()
+            self._mirror_bytes -= len(event.visitor)
+            events.append(event)
+            nbytes += len(event.visitor)
+            position = end
+        segment.read_pos = position
+        segment.handed_out += len(events)
+        self._unread -= len(events)
+        return events
 
     def _shed_oldest(self) -> None:
         """Over budget: drop this process's oldest sealed segment now (lock held).
@@ -427,6 +480,10 @@ class EventSpool:
             segment = self._pick(now, flush_interval, closing)
             if segment is None:
                 return None
+            if segment.own:
+                mirrored = self._take_mirrored(segment, max_events, max_bytes)
+                if mirrored:
+                    return self._lease(segment, mirrored)
             segment.reading = True
             start, end = segment.read_pos, segment.end
             contexts = dict(enumerate(segment.contexts))
@@ -470,11 +527,19 @@ class EventSpool:
             if not read.events:
                 self._maybe_remove(segment)
                 return None
-            segment.inflight += 1
-            segment.leased.update(event.seq for event in read.events)
-            window = SpoolWindow(segment, read.events)
-            self._windows.add(window)  # in the same step as the unread count drops, for flush()
-            return window
+            return self._lease(segment, read.events)
+
+    def _lease(self, segment: Segment, events: list[SpooledEvent]) -> SpoolWindow:
+        """Events read from ``segment`` become a window in flight (lock held)."""
+        if self._unread <= 0 and not self._mirroring:
+            self._mirror.clear()  # caught up with the disk: keep what is written in memory again
+            self._mirror_bytes = 0
+            self._mirroring = True
+        segment.inflight += 1
+        segment.leased.update(event.seq for event in events)
+        window = SpoolWindow(segment, events)
+        self._windows.add(window)  # in the same step as the unread count drops, for flush()
+        return window
 
     def _pick(self, now: float, flush_interval: float, closing: bool) -> Segment | None:
         """The segment the next window comes from (own events are read by one worker at a time, in order)."""
