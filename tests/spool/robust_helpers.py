@@ -6,7 +6,7 @@
 * ``KeeperDriver``: the keeper's passes run from the test, on a clock far enough ahead that
   every duty is due, so adoption, rotation and re-probes happen exactly when a test asks;
 * ``SegmentWriteFaults``: ENOSPC (or a short write) on segment descriptors only, injected into
-  ``flagstream.delivery.spool.spool``'s ``os`` (acknowledgements and unlinks keep working);
+  the spool's writer and segment-creation modules' ``os`` (acknowledgements and unlinks keep working);
 * the record layout of an *undamaged* template directory, which the corruption tests compare
   byte for byte with the damaged copy to know which records must still be delivered.
 """
@@ -36,6 +36,8 @@ from flagstream.delivery.result import DispatchResult
 from flagstream.delivery.spool import EventSpool
 from flagstream.delivery.spool import format as fmt
 from flagstream.delivery.spool import spool as spool_module
+from flagstream.delivery.spool import state as state_module
+from flagstream.delivery.spool import writer as writer_module
 from flagstream.events.payload import visitor_bytes
 from flagstream.events.user_event import ConversionEvent, UserEvent
 
@@ -307,12 +309,17 @@ class SegmentWriteFaults:
         self.short_next: int | None = None
         self.failed = 0
 
+    # The modules of the spool that write segments: the caller's append and segment creation.
+    _MODULES = (writer_module, state_module)
+
     def install(self) -> None:
-        assert spool_module.os is os, "another SegmentWriteFaults is still installed"
-        spool_module.os = _OsProxy(self)  # type: ignore[assignment]
+        for module in self._MODULES:
+            assert module.os is os, "another SegmentWriteFaults is still installed"
+            module.os = _OsProxy(self)  # type: ignore[assignment]
 
     def uninstall(self) -> None:
-        spool_module.os = os
+        for module in self._MODULES:
+            module.os = os
 
     def write(self, fd: int, data: Any) -> int:
         if (self.full or self.short_next is not None) and is_segment_fd(fd):

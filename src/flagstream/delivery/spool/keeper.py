@@ -24,25 +24,22 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from flagstream.delivery.spool import format as fmt
-from flagstream.delivery.spool.files import ACK_RE, claim_lock, create_lock, fsync_dir, list_dir
-from flagstream.delivery.spool.ranges import SeqRanges
+from flagstream.delivery.spool.adoption import Adoption, count_unsettled
+from flagstream.delivery.spool.files import create_lock, fsync_dir, list_dir
 from flagstream.delivery.spool.segment import Segment
 
 if TYPE_CHECKING:
     from flagstream.delivery.spool.files import Listing
     from flagstream.delivery.spool.spool import EventSpool
 
-__all__ = ["Keeper", "close_files", "count_unsettled", "cut_torn_tail", "forget_inherited"]
+__all__ = ["Keeper"]
 
 _TICK = 0.2
 _SCAN_EVERY = 1.0
 _ADOPT_EVERY = 2.0
-_STALE_TEMP = 60.0
-_LOCKLESS_GRACE = 30.0  # seconds a lock-less owner's segments must be untouched before adoption
 
 
-class Keeper:
+class Keeper(Adoption):
     """The background thread of one :class:`EventSpool` (its state is guarded by the spool's lock)."""
 
     def __init__(self, spool: EventSpool) -> None:
@@ -308,162 +305,3 @@ class Keeper:
             spool._lose(segment, reason, lost, f"{reason}: removed {os.path.basename(segment.path)}")
         self._dir_dirty = True
         return True
-
-    # -- adoption ----------------------------------------------------------------------
-
-    def _adopt(self, listing: Listing) -> None:
-        spool = self._spool
-        for temp in listing.temp:
-            path = os.path.join(spool.directory, temp)
-            with contextlib.suppress(OSError):
-                if time.time() - os.stat(path).st_mtime > _STALE_TEMP:
-                    os.unlink(path)
-        now = time.time()
-        for owner in sorted(listing.owners() - {spool.owner} - set(spool._adopted)):
-            if owner not in listing.locks and any(
-                e.owner == owner and now - e.mtime < _LOCKLESS_GRACE for e in listing.segments
-            ):
-                # Segments without a lock file that were touched lately: their owner is probably
-                # alive and its lock was deleted by hand (live owners touch their active segment
-                # on every scan). Adopting them would send its events twice.
-                continue
-            fd = claim_lock(spool.directory, owner)
-            if fd is None:
-                continue
-            opened = (
-                self._open_adopted(e.name, e.owner, e.number) for e in listing.segments if e.owner == owner
-            )
-            segments = [segment for segment in opened if segment is not None]
-            with spool._lock:
-                if spool._closed:
-                    os.close(fd)
-                    return
-                spool._adopted[owner] = fd
-                spool._backlog.extend(segments)
-            if segments:
-                spool._logger.info(
-                    "flagstream: spool adopted %d segment(s) left by a stopped process", len(segments)
-                )
-                wake = spool._wake_hook
-                if callable(wake):
-                    wake()
-
-    def _open_adopted(self, name: str, owner: str, number: int) -> Segment | None:
-        spool = self._spool
-        path = os.path.join(spool.directory, name)
-        try:
-            with open(path, "rb") as file:
-                head = file.read(fmt.HEADER_SIZE)
-                size = os.fstat(file.fileno()).st_size
-            header = fmt.decode_header(head)  # segments appear whole-headed: short is damage
-        except fmt.HeaderError as exc:
-            with spool._lock:
-                spool._count("spool_corrupt", 1)
-                spool.last_error = f"{name}: {exc}"
-            with contextlib.suppress(OSError):
-                os.replace(path, path + ".corrupt")
-            spool._logger.error("flagstream: spool segment %s set aside as .corrupt: %s", name, exc)
-            return None
-        except OSError:
-            return None
-        settled = SeqRanges()
-        ack = path[: -len(".seg")] + ".ack"
-        try:
-            with open(ack, "rb") as file:
-                ranges, _bad = fmt.parse_acks(file.read())
-            for first, count in ranges:
-                settled.add(first, count)
-        except OSError:
-            pass  # no acknowledgements: everything in the segment is replayed
-        return Segment(
-            path, owner, number, False, header.created_ms / 1000.0, size, sealed=True, settled=settled
-        )
-
-    def release_adopted(self) -> None:
-        """Forget adopted owners whose segments are all gone: remove their leftovers and lock."""
-        spool = self._spool
-        with spool._lock:
-            done = [o for o in spool._adopted if not any(s.owner == o for s in spool._backlog)]
-            fds = {owner: spool._adopted.pop(owner) for owner in done}
-        for owner, fd in fds.items():
-            with contextlib.suppress(OSError):
-                for name in os.listdir(spool.directory):
-                    m = ACK_RE.match(name)
-                    # Its acknowledgements, and a segment it was creating when it died.
-                    stray = name.startswith(f".{owner}-") and name.endswith(".seg.tmp")
-                    if stray or (m is not None and m[1] == owner):
-                        os.unlink(os.path.join(spool.directory, name))
-                os.unlink(os.path.join(spool.directory, f"{owner}.lock"))
-            with contextlib.suppress(OSError):
-                os.close(fd)
-            self._dir_dirty = True
-
-
-def count_unsettled(path: str, start: int, end: int, settled: SeqRanges) -> int:
-    """Event records in ``path[start:end]`` not in ``settled`` (for counting a drop)."""
-    try:
-        with open(path, "rb") as file:
-            file.seek(start)
-            data = file.read(max(0, end - start))
-    except OSError:
-        return 0
-    return sum(
-        1
-        for item in fmt.scan(data, 0, len(data), at_end=True)
-        if isinstance(item, fmt.Record) and item.kind == fmt.EVENT and item.seq not in settled
-    )
-
-
-def cut_torn_tail(spool: EventSpool, segment: Segment, offset: int) -> None:
-    """An adopted segment ends in a torn record: truncate it there (lock held; we own its lock)."""
-    with contextlib.suppress(OSError):
-        os.truncate(segment.path, offset)
-        segment.end = min(segment.end, offset)
-        segment.read_pos = min(segment.read_pos, segment.end)
-
-
-def close_files(spool: EventSpool) -> None:
-    """Close for good (lock held): sync everything, remove what is settled, release the locks."""
-    next_segment, spool._next = spool._next, None
-    if next_segment is not None and next_segment.fd is not None:
-        with contextlib.suppress(OSError):
-            os.close(next_segment.fd)
-            os.unlink(next_segment.path)
-    for segment in (*spool._own, *spool._backlog):
-        segment.sealed = True
-        for fd in (segment.fd, segment.ack_fd):
-            if fd is not None:
-                with contextlib.suppress(OSError):
-                    os.fsync(fd)
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-        segment.fd = segment.ack_fd = None
-        if segment.own and segment.records == len(segment.settled) and segment.inflight == 0:
-            spool._remove(segment)
-    with contextlib.suppress(OSError):
-        fsync_dir(spool.directory)
-    if spool._lock_fd is not None:
-        if not spool._own:  # nothing of ours is left: leave no lock file behind
-            with contextlib.suppress(OSError):
-                os.unlink(os.path.join(spool.directory, f"{spool.owner}.lock"))
-        with contextlib.suppress(OSError):
-            os.close(spool._lock_fd)
-        spool._lock_fd = None
-    for fd in spool._adopted.values():
-        with contextlib.suppress(OSError):
-            os.close(fd)
-    spool._adopted.clear()
-    spool._backlog.clear()
-
-
-def forget_inherited(spool: EventSpool) -> None:
-    """In a forked child: close the parent's descriptors without unlocking or removing anything."""
-    fds = [spool._lock_fd, *spool._adopted.values()]
-    if spool._next is not None:
-        fds.append(spool._next.fd)
-    for segment in (*spool._own, *spool._backlog):
-        fds.extend((segment.fd, segment.ack_fd))
-    for fd in fds:
-        if fd is not None:
-            with contextlib.suppress(OSError):
-                os.close(fd)

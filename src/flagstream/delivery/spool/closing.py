@@ -1,0 +1,61 @@
+"""Closing a spool for good, and dropping a forked child's inherited descriptors."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import TYPE_CHECKING
+
+from flagstream.delivery.spool.files import fsync_dir
+
+if TYPE_CHECKING:
+    from flagstream.delivery.spool.spool import EventSpool
+
+__all__ = ["close_files", "forget_inherited"]
+
+
+def close_files(spool: EventSpool) -> None:
+    """Close for good (lock held): sync everything, remove what is settled, release the locks."""
+    next_segment, spool._next = spool._next, None
+    if next_segment is not None and next_segment.fd is not None:
+        with contextlib.suppress(OSError):
+            os.close(next_segment.fd)
+            os.unlink(next_segment.path)
+    for segment in (*spool._own, *spool._backlog):
+        segment.sealed = True
+        for fd in (segment.fd, segment.ack_fd):
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.fsync(fd)
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        segment.fd = segment.ack_fd = None
+        if segment.own and segment.records == len(segment.settled) and segment.inflight == 0:
+            spool._remove(segment)
+    with contextlib.suppress(OSError):
+        fsync_dir(spool.directory)
+    if spool._lock_fd is not None:
+        if not spool._own:  # nothing of ours is left: leave no lock file behind
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(spool.directory, f"{spool.owner}.lock"))
+        with contextlib.suppress(OSError):
+            os.close(spool._lock_fd)
+        spool._lock_fd = None
+    for fd in spool._adopted.values():
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    spool._adopted.clear()
+    spool._backlog.clear()
+
+
+def forget_inherited(spool: EventSpool) -> None:
+    """In a forked child: close the parent's descriptors without unlocking or removing anything."""
+    fds = [spool._lock_fd, *spool._adopted.values()]
+    if spool._next is not None:
+        fds.append(spool._next.fd)
+    for segment in (*spool._own, *spool._backlog):
+        fds.extend((segment.fd, segment.ack_fd))
+    for fd in fds:
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)

@@ -1,0 +1,153 @@
+"""The caller's side of the spool: one framed record, one ``write()``, a few counters.
+
+Everything here runs on the application's thread inside ``process()``, so it
+does no fsync, no directory scan and no waiting: the keeper thread does those.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import time
+import zlib
+
+from flagstream.delivery.spool import format as fmt
+from flagstream.delivery.spool.segment import Segment, SpooledEvent, context_bytes
+from flagstream.delivery.spool.state import SpoolState
+from flagstream.events.payload import visitor_bytes
+from flagstream.events.user_event import UserEvent
+
+__all__ = ["ACCEPTED", "ACCEPTED_WAKE", "DROPPED", "FALLBACK", "SpoolWriter"]
+
+ACCEPTED = 0
+ACCEPTED_WAKE = 1  # accepted, and a batch's worth is waiting: wake a worker
+FALLBACK = 2  # not written (disk failing, event unusable): the processor keeps it in memory
+DROPPED = 3  # the spool is full and on_full="drop_newest": counted as a spool_cap drop
+
+_MAX_VISITOR = fmt.MAX_RECORD - 64
+_MIRROR_BYTES = 16 * 1024 * 1024  # visitors kept in memory for the workers, at most
+_MIRROR_EVENTS = 50_000
+_crc32 = zlib.crc32
+_getpid = os.getpid
+_pack_meta = fmt.META.pack
+_pack_head = fmt.HEAD.pack
+_MAGIC = fmt.RECORD_MAGIC
+_fdatasync = getattr(os, "fdatasync", os.fsync)
+
+
+class SpoolWriter(SpoolState):
+    """``append`` and what it needs: rotation, shedding under the cap, the mirror, degrading."""
+
+    def append(self, event: UserEvent) -> int:
+        """Write ``event`` to the active segment; one of the module's result codes. Never raises."""
+        try:
+            visitor = visitor_bytes(event)
+            context = event[0]
+        except Exception:
+            return FALLBACK  # the memory path counts it when the worker fails to build it
+        if len(visitor) > _MAX_VISITOR:
+            return FALLBACK  # the memory path refuses it as too_large, as without a spool
+        visitor_crc = _crc32(visitor)  # before the lock: only the sequence number needs it
+        if self._pid != _getpid():  # forked where at-fork hooks do not run (uWSGI without enable-threads...)
+            self._after_fork_in_child()
+        with self._lock:
+            if not self._healthy:
+                self.degraded_events += 1
+                return FALLBACK
+            if self._budget <= 0 and self.on_full == "drop_newest":
+                self._count("spool_cap", 1)
+                return DROPPED
+            segment = self._own[-1]
+            seq = self._seq
+            # Events of one client share one context object: identity first (hashing the
+            # frozen dataclass costs more than the rest of the framing).
+            index = (
+                segment.last_index if segment.last_context is context else segment.context_index.get(context)
+            )
+            if index is None:
+                index = len(segment.contexts)
+                data = fmt.encode_record(seq, fmt.CONTEXT, index, context_bytes(context))
+                data += fmt.encode_record(seq, fmt.EVENT, index, visitor, visitor_crc)
+            else:
+                meta = _pack_meta(seq, fmt.EVENT, index)
+                data = b"".join((_pack_head(_MAGIC, len(visitor), _crc32(meta, visitor_crc)), meta, visitor))
+            try:
+                written = os.write(segment.fd, data)  # type: ignore[arg-type]
+                if self.fsync == "always":
+                    _fdatasync(segment.fd)  # type: ignore[arg-type]
+            except OSError as exc:
+                self._torn(segment, 0)
+                self._degrade(exc)
+                self.degraded_events += 1
+                return FALLBACK
+            if written != len(data):
+                self._torn(segment, written)
+                self._degrade(OSError(errno.ENOSPC, "short write (disk full?)"))
+                self.degraded_events += 1
+                return FALLBACK
+            if index == len(segment.contexts):
+                segment.contexts.append(context)
+                segment.context_index[context] = index
+            segment.last_context, segment.last_index = context, index
+            start = segment.end
+            if self._mirroring:
+                self._mirror_event(
+                    segment, start, start + written, SpooledEvent(context, visitor, seq, start)
+                )
+            segment.end += written
+            segment.records += 1
+            segment.dirty = True
+            self._seq = seq + 1
+            self._budget -= written
+            if self._unread == 0:
+                self._first_unread_at = time.monotonic()
+            self._unread += 1
+            wake = self._unread == self._batch_size
+            if segment.end >= self.segment_bytes or 0 >= self._budget > -written:
+                self._rotate_or_kick(segment)
+            if self._budget <= 0 and self.on_full == "drop_oldest":
+                self._shed_oldest()
+        return ACCEPTED_WAKE if wake else ACCEPTED
+
+    def _mirror_event(self, segment: Segment, start: int, end: int, event: SpooledEvent) -> None:
+        if self._mirror_bytes + len(event.visitor) > _MIRROR_BYTES or len(self._mirror) >= _MIRROR_EVENTS:
+            self._mirror.clear()  # the workers are far behind: they read the disk from here on
+            self._mirror_bytes = 0
+            self._mirroring = False
+            return
+        self._mirror.append((segment, start, end, event))
+        self._mirror_bytes += len(event.visitor)
+
+    def _shed_oldest(self) -> None:
+        """Over budget: drop this process's oldest sealed segment now (lock held).
+
+        The keeper does this too, on its scans; doing it here as well bounds the directory
+        even while the keeper waits for the interpreter lock or a slow fsync.
+        """
+        for segment in self._own:
+            if segment.sealed and not segment.reading and segment is not self._active():
+                self._budget += segment.end
+                lost = segment.unread
+                self._lose(segment, "spool_cap", lost, f"spool_cap: removed {os.path.basename(segment.path)}")
+                return
+
+    def _rotate_or_kick(self, segment: Segment) -> None:
+        if segment.end >= self.segment_bytes and self._next is None:
+            # The keeper has not prepared the next segment (starved of the interpreter lock):
+            # make it here, once per segment (tens of microseconds, no sync), rather than let
+            # this one grow past segment_bytes.
+            with contextlib.suppress(OSError):
+                self._next = self._new_segment()
+        if segment.end >= self.segment_bytes and self._next is not None:
+            segment.sealed = True  # the keeper syncs it
+            self._own.append(self._next)
+            self._next = None
+        self._keeper.kick()
+
+    def _torn(self, segment: Segment, written: int) -> None:
+        """A write failed or was cut short: cut the file back to its last whole record."""
+        segment.sealed = True
+        if written:  # readers would skip the torn bytes by their checksum anyway
+            with contextlib.suppress(OSError):
+                os.ftruncate(segment.fd, segment.end)  # type: ignore[arg-type]
