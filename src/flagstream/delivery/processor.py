@@ -31,7 +31,7 @@ from flagstream.delivery.spool.segment import SpooledEvent
 from flagstream.delivery.spool.spool import ACCEPTED_WAKE, FALLBACK, EventSpool, SpoolWindow
 from flagstream.delivery.stats import FlushReport, freeze_counts
 from flagstream.events.log_event import LogEvent
-from flagstream.events.payload import estimated_size, log_event_from_visitors
+from flagstream.events.payload import build_log_event, estimated_size, log_event_from_visitors
 from flagstream.events.user_event import UserEvent
 
 __all__ = ["BatchEventProcessor"]
@@ -269,9 +269,28 @@ class BatchEventProcessor(DriverBase):
 
     def _deliver(self, core: BatchCore, window: Window) -> None:
         plan = delivery_plan(
-            window.events, self._retry, self.settings.max_request_bytes, time.monotonic, self._rng
+            window.events,
+            self._retry,
+            self.settings.max_request_bytes,
+            time.monotonic,
+            self._rng,
+            build=self._build,
         )
         self._carry_out(core, plan, lambda action: self._settle(core, window, action), window.remaining)
+
+    def _build(self, events: Sequence[UserEvent]) -> LogEvent:
+        return build_log_event(events, self._yield_to_callers)
+
+    def _yield_to_callers(self) -> None:
+        # A thread waiting for the interpreter lock gets it only when the holder blocks or
+        # after sys.getswitchinterval() (5 ms): a worker writing a 500-event body in one go
+        # stalls the application's threads for milliseconds. Releasing the lock between
+        # slices lets a waiting thread in at once. It costs the worker its turn (it waits
+        # up to the switch interval to get the lock back from a busy thread), so once the
+        # queue is half full, not losing events comes first and the worker stops yielding.
+        core = self._core  # read without the lock: a stale length only shifts the switch-over
+        if len(core.queue) < core.max_events >> 1 and core.queued_bytes < core.max_bytes >> 1:
+            time.sleep(0)
 
     def _carry_out(
         self,
