@@ -37,6 +37,10 @@ from flagstream.events.user_event import UserEvent
 __all__ = ["BatchEventProcessor"]
 
 _NEVER = float("inf")
+# Any sleep above zero lasts the kernel's timer slack (about 50 µs): long enough for a thread
+# woken by the released lock to take it. sleep(0) returns first and the worker, already
+# running, usually takes the lock back, so the waiting thread waits out the switch interval.
+_HANDOFF = 1e-6
 _KEPT_IN_SPOOL = frozenset({"retry_exhausted", "shutdown"})
 
 
@@ -285,12 +289,12 @@ class BatchEventProcessor(DriverBase):
         # A thread waiting for the interpreter lock gets it only when the holder blocks or
         # after sys.getswitchinterval() (5 ms): a worker writing a 500-event body in one go
         # stalls the application's threads for milliseconds. Releasing the lock between
-        # slices lets a waiting thread in at once. It costs the worker its turn (it waits
-        # up to the switch interval to get the lock back from a busy thread), so once the
-        # queue is half full, not losing events comes first and the worker stops yielding.
+        # slices lets a waiting thread in. It costs the worker its turn (it waits up to the
+        # switch interval to get the lock back from a busy thread), so once the queue is
+        # half full, not losing events comes first and the worker stops yielding.
         core = self._core  # read without the lock: a stale length only shifts the switch-over
         if len(core.queue) < core.max_events >> 1 and core.queued_bytes < core.max_bytes >> 1:
-            time.sleep(0)
+            time.sleep(_HANDOFF)
 
     def _carry_out(
         self,
