@@ -20,6 +20,7 @@ BENCHMARKS = [
     ["delivery_throughput.py"],
     ["delivery_inflight.py"],
     ["collector_ingest.py"],
+    ["stall_probe.py", "--rounds", "1"],
 ]
 
 
