@@ -14,6 +14,7 @@ HERE = Path(__file__).resolve().parent
 
 BENCHMARKS = [
     ["client_calls.py"],
+    ["call_phases.py"],
     ["decision_bucketing.py"],
     ["delivery_process_cost.py"],
     ["payload_writer.py"],

@@ -292,8 +292,13 @@ class BatchEventProcessor(DriverBase):
         # slices lets a waiting thread in. It costs the worker its turn (it waits up to the
         # switch interval to get the lock back from a busy thread), so once the queue is
         # half full, not losing events comes first and the worker stops yielding.
+        # Closing (or the exit drain) is a deadline of its own: deliver at full speed.
         core = self._core  # read without the lock: a stale length only shifts the switch-over
-        if len(core.queue) < core.max_events >> 1 and core.queued_bytes < core.max_bytes >> 1:
+        if (
+            len(core.queue) < core.max_events >> 1
+            and core.queued_bytes < core.max_bytes >> 1
+            and not core.closing
+        ):
             time.sleep(_HANDOFF)
 
     def _carry_out(
