@@ -153,6 +153,9 @@ def run(calls: int, unique: bool, options: list[str] | None) -> tuple[list[float
         client.create_user_context(f"warm-{i}", attributes).decide("banner")
     client.flush(5.0)
     gc.collect()
+    _spans.clear()  # trace only the timed calls (not the collection just made)
+    for values in (_holds, *_edges.values()):
+        values.clear()
     clock = time.perf_counter_ns
     starts = [0] * calls
     durations = [0.0] * calls
