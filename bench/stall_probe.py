@@ -12,6 +12,9 @@ and 1 ms, and the longest stalls with their position in the run.
 request body, sending, settling) on the worker threads, and names the phases
 that overlapped each of the longest stalls: that is how a long hold is found.
 
+``--spool DIR`` delivers through a durable spool (a new directory under DIR),
+so ``process()`` writes each event to disk and the workers read windows back.
+
 ``--src DIR`` runs another checkout's ``src`` (e.g. the code before a change)
 in the same way, for a before/after comparison in one session:
 
@@ -24,7 +27,9 @@ import argparse
 import functools
 import gc
 import resource
+import shutil
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -128,6 +133,13 @@ def _install_trace() -> None:
         processor.build_log_event = _timed("build_log_event", processor.build_log_event)
     plan.group_by_context = _timed("group_by_context", plan.group_by_context)
     core.BatchCore.take = _timed("BatchCore.take", core.BatchCore.take)
+    from flagstream.delivery.spool import spool as spool_module
+
+    spool_module.EventSpool.take = _timed("EventSpool.take", spool_module.EventSpool.take)
+    spool_module.EventSpool.settle = _timed("EventSpool.settle", spool_module.EventSpool.settle)
+    processor.BatchEventProcessor._deliver_spooled = _timed(
+        "_deliver_spooled (whole window)", processor.BatchEventProcessor._deliver_spooled
+    )
     processor.log_event_from_visitors = _timed("join visitors", processor.log_event_from_visitors)
     from flagstream.events import payload
 
@@ -144,10 +156,13 @@ def _install_trace() -> None:
 # -- the run --------------------------------------------------------------------------
 
 
-def run(calls: int, unique: bool, options: list[str] | None) -> tuple[list[float], list[int], dict[str, int]]:
+def run(
+    calls: int, unique: bool, options: list[str] | None, spool: str | None = None
+) -> tuple[list[float], list[int], dict[str, int]]:
     import flagstream
 
-    client = flagstream.Optimizely(BASIC_DATAFILE, event_dispatcher=NullDispatcher())
+    extra = {"event_processor_options": {"spool": spool}} if spool else {}
+    client = flagstream.Optimizely(BASIC_DATAFILE, event_dispatcher=NullDispatcher(), **extra)
     attributes = {"country": "de", "age": 30}
     for i in range(200):  # warm caches and start the workers
         client.create_user_context(f"warm-{i}", attributes).decide("banner")
@@ -235,6 +250,7 @@ def main() -> int:
     parser.add_argument("--trace", action="store_true", help="time the worker's phases too")
     parser.add_argument("--top", type=int, default=8, help="longest stalls to list")
     parser.add_argument("--src", help="import flagstream from this src directory instead")
+    parser.add_argument("--spool", help="deliver through a durable spool in a new directory under this one")
     args = parser.parse_args()
     if args.src:
         sys.path.insert(0, args.src)
@@ -255,7 +271,12 @@ def main() -> int:
             _faults.clear()
             for values in _edges.values():
                 values.clear()
-            durations, starts, stats = run(args.calls, not args.repeated, options)
+            spool = None
+            if args.spool:
+                spool = tempfile.mkdtemp(prefix="stall-probe-", dir=args.spool)
+            durations, starts, stats = run(args.calls, not args.repeated, options, spool)
+            if spool:
+                shutil.rmtree(spool, ignore_errors=True)
             row = _report(f"round {round_no + 1}, {label}", durations, starts, stats, args)
             rows[label].append(row)
     if args.rounds > 1:
