@@ -18,7 +18,7 @@ from flagstream.config.entities import Experiment, Variable, VariableType, Varia
 from flagstream.config.project_config import ProjectConfig
 from flagstream.events.factory import impression_event
 from flagstream.notifications import NotificationTypes
-from flagstream.user_context import OptimizelyDecision, OptimizelyUserContext
+from flagstream.user_context import DecideClient
 
 __all__ = ["_SharedClient"]
 
@@ -27,31 +27,16 @@ def _is_key(value: object) -> bool:
     return isinstance(value, str) and bool(value)
 
 
-class _SharedClient(_ClientBase):
+if TYPE_CHECKING:
+    # Every call makes user contexts with the client as their DecideClient; the final class
+    # (flagstream.Optimizely) has those calls from client_decide and client_experiments.
+    _UserContextCalls = DecideClient
+else:
+    _UserContextCalls = object
+
+
+class _SharedClient(_ClientBase, _UserContextCalls):
     """Variable values and impressions, for the legacy calls and ``decide`` alike."""
-
-    if TYPE_CHECKING:
-        # Every call makes user contexts with the client as their DecideClient; the final
-        # class (flagstream.Optimizely) has these from client_decide and client_experiments.
-        def _decide(
-            self, user: OptimizelyUserContext, key: str, options: list[str] | None
-        ) -> OptimizelyDecision: ...
-
-        def _decide_for_keys(
-            self, user: OptimizelyUserContext, keys: list[str], options: list[str] | None
-        ) -> dict[str, OptimizelyDecision]: ...
-
-        def _decide_all(
-            self, user: OptimizelyUserContext, options: list[str] | None
-        ) -> dict[str, OptimizelyDecision]: ...
-
-        def track(
-            self,
-            event_key: str,
-            user_id: str,
-            attributes: dict[str, Any] | None = None,
-            event_tags: dict[str, Any] | None = None,
-        ) -> None: ...
 
     # -- variables ---------------------------------------------------------------------------
 
