@@ -30,6 +30,19 @@ COUNTRY = {"country": "US"}
 VARIATIONS = ("control", "treatment")
 
 
+def _once_stable(read, on_change=None, quiet: float = 1.0) -> int:
+    """``read()`` once it has not changed for ``quiet`` seconds (posts may still be in flight)."""
+    last, stable_since = -1, time.monotonic()
+    while time.monotonic() - stable_since < quiet:
+        now = read()
+        if now != last:
+            last, stable_since = now, time.monotonic()
+            if on_change is not None:
+                on_change()
+        time.sleep(0.05)
+    return last
+
+
 def _wait_until(predicate, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate() and time.monotonic() < deadline:
@@ -139,12 +152,7 @@ class OptimizelySDK:
         # flush() only queues a signal; the count is final once it stops changing.
         self.processor.flush()
         _wait_until(self.processor.event_queue.empty, 60.0)
-        last, stable_since = -1, time.monotonic()
-        while time.monotonic() - stable_since < 1.0:
-            if self.dispatcher.visitors != last:
-                last, stable_since = self.dispatcher.visitors, time.monotonic()
-                self.processor.flush()
-            time.sleep(0.05)
+        _once_stable(lambda: self.dispatcher.visitors, self.processor.flush)
 
     def reset_count(self) -> None:
         self._drain()
@@ -365,13 +373,7 @@ class LoopbackServer:
 
     def settle(self) -> int:
         """The count once it stops changing (the SDK's last posts may still be in flight)."""
-        last, stable_since = -1, time.monotonic()
-        while time.monotonic() - stable_since < 1.0:
-            now = self.count()
-            if now != last:
-                last, stable_since = now, time.monotonic()
-            time.sleep(0.1)
-        return last
+        return _once_stable(self.count)
 
     def close(self) -> None:
         self.process.terminate()
