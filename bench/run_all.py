@@ -14,6 +14,7 @@ HERE = Path(__file__).resolve().parent
 
 BENCHMARKS = [
     ["client_calls.py"],
+    ["call_phases.py"],
     ["decision_bucketing.py"],
     ["delivery_process_cost.py"],
     ["payload_writer.py"],
@@ -21,6 +22,7 @@ BENCHMARKS = [
     ["delivery_inflight.py"],
     ["collector_ingest.py"],
     ["django_middleware.py"],
+    ["stall_probe.py", "--rounds", "1"],
 ]
 
 

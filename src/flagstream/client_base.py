@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+from flagstream._decisions import DecisionAdapter
 from flagstream._logging import SDK_LOGGER, get_logger
 from flagstream.config.project_config import ProjectConfig
 from flagstream.decision.results import DecisionSource as DecisionSources
@@ -135,9 +136,6 @@ class _ClientBase:
             tuple[int, str | None], tuple[ProjectConfig, tuple[Any, ...], dict[str, Any] | None]
         ] = {}
         self._variable_cache_config: ProjectConfig | None = None
-
-        from flagstream._decisions import DecisionAdapter  # noqa: PLC0415 (import cycle)
-
         self._decisions = DecisionAdapter(self._logger, user_profile_service)
         self.event_processor = event_processor or self._default_processor(
             event_dispatcher, event_processor_options

@@ -1,17 +1,73 @@
-"""``OptimizelyUserContext``: a user, their attributes and forced decisions, and the decide API."""
+"""``OptimizelyUserContext``: a user, their attributes and forced decisions, and the decide API.
+
+The user context calls its client through :class:`DecideClient`, the few
+methods it needs (:mod:`flagstream.client_decide` implements them), so this
+module imports no client module and the client modules import it freely.
+"""
 
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from flagstream._logging import get_logger
-from flagstream.decide import OptimizelyDecision
 
-if TYPE_CHECKING:
-    from flagstream.client import Optimizely
+__all__ = ["DecideClient", "OptimizelyDecision", "OptimizelyUserContext"]
 
-__all__ = ["OptimizelyUserContext"]
+
+class DecideClient(Protocol):
+    """What a user context calls on its client (:class:`flagstream.Optimizely` is one)."""
+
+    def _decide(
+        self, user: OptimizelyUserContext, key: str, options: list[str] | None
+    ) -> OptimizelyDecision: ...
+
+    def _decide_for_keys(
+        self, user: OptimizelyUserContext, keys: list[str], options: list[str] | None
+    ) -> dict[str, OptimizelyDecision]: ...
+
+    def _decide_all(
+        self, user: OptimizelyUserContext, options: list[str] | None
+    ) -> dict[str, OptimizelyDecision]: ...
+
+    def track(
+        self,
+        event_key: str,
+        user_id: str,
+        attributes: dict[str, Any] | None = None,
+        event_tags: dict[str, Any] | None = None,
+    ) -> None: ...
+
+
+@dataclass(slots=True, eq=False)
+class OptimizelyDecision:
+    """The result of ``decide`` for one flag.
+
+    ``variation_key`` is ``None`` and ``enabled`` ``False`` when no decision
+    could be made; ``reasons`` says why (with ``INCLUDE_REASONS``, all the
+    steps of the decision).
+    """
+
+    variation_key: str | None = None
+    enabled: bool = False
+    variables: dict[str, Any] = field(default_factory=dict)
+    rule_key: str | None = None
+    flag_key: str | None = None
+    user_context: OptimizelyUserContext | None = None
+    reasons: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "variation_key": self.variation_key,
+            "enabled": self.enabled,
+            "variables": self.variables,
+            "rule_key": self.rule_key,
+            "flag_key": self.flag_key,
+            "user_context": self.user_context.as_json() if self.user_context else None,
+            "reasons": self.reasons,
+        }
+
 
 _SNAPSHOT_LOCK = threading.Lock()
 _UNMATCHABLE_KEY = "\x00flagstream: no variation key\x00"
@@ -65,7 +121,7 @@ class OptimizelyUserContext:
 
     def __init__(
         self,
-        optimizely_client: Optimizely | None,
+        optimizely_client: DecideClient | None,
         user_id: str,
         user_attributes: dict[str, Any] | None = None,
     ) -> None:

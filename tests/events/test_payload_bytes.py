@@ -11,7 +11,13 @@ from hypothesis import strategies as st
 
 from flagstream.events.ids import format_uuid, new_uuid_bits
 from flagstream.events.log_event import LogEvent
-from flagstream.events.payload import _header, build_log_event, estimated_size, params_of
+from flagstream.events.payload import (
+    SLICE_VISITORS,
+    _header,
+    build_log_event,
+    estimated_size,
+    params_of,
+)
 from flagstream.events.user_event import (
     ConversionEvent,
     DecisionMetadata,
@@ -98,6 +104,16 @@ def test_bytes_parse_to_exactly_the_params_definition(events):
     assert typed(json.loads(log_event.body)) == typed(params_of(events))
     assert log_event.params == params_of(events)
     assert log_event.url == CONTEXT.endpoint
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(any_events, min_size=1, max_size=3 * SLICE_VISITORS + 5))
+def test_a_body_written_in_slices_is_the_same_bytes(events):
+    # The delivery worker writes a batch in slices and lets other threads run between them.
+    pauses = []
+    sliced = build_log_event(events, lambda: pauses.append(1))
+    assert sliced.body == build_log_event(events).body
+    assert len(pauses) == (0 if len(events) <= SLICE_VISITORS else -(-len(events) // SLICE_VISITORS))
 
 
 def typed(value: object) -> object:

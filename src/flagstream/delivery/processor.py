@@ -31,12 +31,22 @@ from flagstream.delivery.spool.segment import SpooledEvent
 from flagstream.delivery.spool.spool import ACCEPTED_WAKE, FALLBACK, EventSpool, SpoolWindow
 from flagstream.delivery.stats import FlushReport, freeze_counts
 from flagstream.events.log_event import LogEvent
-from flagstream.events.payload import estimated_size, log_event_from_visitors
+from flagstream.events.payload import build_log_event, estimated_size, log_event_from_visitors
 from flagstream.events.user_event import UserEvent
 
 __all__ = ["BatchEventProcessor"]
 
 _NEVER = float("inf")
+# Any sleep above zero lasts the kernel's timer slack (about 50 µs): long enough for a thread
+# woken by the released lock to take it. sleep(0) returns first and the worker, already
+# running, usually takes the lock back, so the waiting thread waits out the switch interval.
+_HANDOFF = 1e-6
+# A yield that returns this late means another thread took the lock (a busy one keeps it
+# until the switch interval). One that returns at once means nobody wanted it: the next
+# _IDLE_SLICES slices are written without yielding, so an idle application does not slow
+# delivery down, and one that starts meanwhile waits for at most that many slices.
+_CONTENDED = 0.001
+_IDLE_SLICES = 2
 _KEPT_IN_SPOOL = frozenset({"retry_exhausted", "shutdown"})
 
 
@@ -145,6 +155,8 @@ class BatchEventProcessor(DriverBase):
         self._workers: list[threading.Thread] = []
         self._running = False
         self._restarts = 0
+        self._build_lock = threading.Lock()
+        self._idle_slices = 0
 
     # -- the caller's thread -----------------------------------------------------------
 
@@ -268,9 +280,44 @@ class BatchEventProcessor(DriverBase):
 
     def _deliver(self, core: BatchCore, window: Window) -> None:
         plan = delivery_plan(
-            window.events, self._retry, self.settings.max_request_bytes, time.monotonic, self._rng
+            window.events,
+            self._retry,
+            self.settings.max_request_bytes,
+            time.monotonic,
+            self._rng,
+            build=self._build,
         )
         self._carry_out(core, plan, lambda action: self._settle(core, window, action), window.remaining)
+
+    def _build(self, events: Sequence[UserEvent]) -> LogEvent:
+        # One worker writes a body at a time: workers that took the lock back from each
+        # other between slices would keep it away from the application's threads (a
+        # forced switch hands it to any waiting thread, not necessarily the caller).
+        with self._build_lock:
+            return build_log_event(events, self._yield_to_callers)
+
+    def _yield_to_callers(self) -> None:
+        # A thread waiting for the interpreter lock gets it only when the holder blocks or
+        # after sys.getswitchinterval() (5 ms): a worker writing a 500-event body in one go
+        # stalls the application's threads for milliseconds. Releasing the lock between
+        # slices lets a waiting thread in. It costs the worker its turn (it waits up to the
+        # switch interval to get the lock back from a busy thread), so once the queue is
+        # half full, not losing events comes first and the worker stops yielding.
+        # Closing (or the exit drain) is a deadline of its own: deliver at full speed.
+        # Called under _build_lock, so _idle_slices has one writer at a time.
+        if self._idle_slices:
+            self._idle_slices -= 1
+            return
+        core = self._core  # read without the lock: a stale length only shifts the switch-over
+        if (
+            len(core.queue) < core.max_events >> 1
+            and core.queued_bytes < core.max_bytes >> 1
+            and not core.closing
+        ):
+            start = time.monotonic()
+            time.sleep(_HANDOFF)
+            if time.monotonic() - start < _CONTENDED:
+                self._idle_slices = _IDLE_SLICES
 
     def _carry_out(
         self,

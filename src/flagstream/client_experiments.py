@@ -1,0 +1,235 @@
+"""optimizely-sdk's experiment calls: ``activate``, ``get_variation``, ``track``, forced variations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flagstream.client_base import DecisionSources
+from flagstream.client_shared import _is_key, _SharedClient
+from flagstream.config.project_config import ProjectConfig
+from flagstream.events.factory import conversion_event
+from flagstream.notifications import DecisionNotificationTypes, NotificationTypes
+from flagstream.user_context import OptimizelyUserContext
+
+__all__ = ["_ExperimentsAPI"]
+
+
+class _ExperimentsAPI(_SharedClient):
+    """The experiment calls of :class:`flagstream.Optimizely` (one line logged, never raised)."""
+
+    # -- experiments -------------------------------------------------------------------------
+
+    def activate(
+        self, experiment_key: str, user_id: str, attributes: dict[str, Any] | None = None
+    ) -> str | None:
+        """Bucket the user, send an impression, and return the variation key (or ``None``)."""
+        try:
+            return self._activate(experiment_key, user_id, attributes)
+        except Exception:  # never break the host application
+            self._logger.exception('Unexpected error in "activate".')
+            return None
+
+    def _activate(self, experiment_key: str, user_id: str, attributes: dict[str, Any] | None) -> str | None:
+        if not self._check_valid("activate"):
+            return None
+        if not _is_key(experiment_key):
+            self._invalid_input("experiment_key")
+            return None
+        if not isinstance(user_id, str):
+            self._invalid_input("user_id")
+            return None
+        config = self._config("activate")
+        if config is None:
+            return None
+        variation_key = self._get_variation(config, experiment_key, user_id, attributes)
+        if not variation_key:
+            self._debug(lambda: f'Not activating user "{user_id}".')
+            return None
+        experiment = config.get_experiment_from_key(experiment_key)
+        variation = config.get_variation_from_key(experiment_key, variation_key)
+        if experiment is None or variation is None:
+            return None
+        self._send_impression(
+            config,
+            experiment,
+            variation,
+            "",
+            experiment.key,
+            DecisionSources.EXPERIMENT,
+            True,
+            user_id,
+            attributes,
+        )
+        return variation.key
+
+    def get_variation(
+        self, experiment_key: str, user_id: str, attributes: dict[str, Any] | None = None
+    ) -> str | None:
+        """The variation key the user is bucketed into, without sending an impression."""
+        try:
+            if not self._check_valid("get_variation"):
+                return None
+            if not _is_key(experiment_key):
+                self._invalid_input("experiment_key")
+                return None
+            if not isinstance(user_id, str):
+                self._invalid_input("user_id")
+                return None
+            config = self._config("get_variation")
+            if config is None:
+                return None
+            return self._get_variation(config, experiment_key, user_id, attributes)
+        except Exception:
+            self._logger.exception('Unexpected error in "get_variation".')
+            return None
+
+    def _get_variation(
+        self, config: ProjectConfig, experiment_key: str, user_id: str, attributes: dict[str, Any] | None
+    ) -> str | None:
+        experiment = config.get_experiment_from_key(experiment_key)
+        if experiment is None:
+            self._logger.info(
+                f'Experiment key "{experiment_key}" is invalid. Not activating user "{user_id}".'
+            )
+            return None
+        if not self._valid_attributes(attributes):
+            return None
+        user = OptimizelyUserContext(self, user_id, attributes)
+        variation = self._decisions.variation_for_experiment(config, experiment, user)
+        variation_key = variation.key if variation is not None else None
+        if self._notifications.has_listeners(NotificationTypes.DECISION):
+            kind = (
+                DecisionNotificationTypes.FEATURE_TEST
+                if config.is_feature_experiment(experiment.id)
+                else DecisionNotificationTypes.AB_TEST
+            )
+            self._notifications.send_notifications(
+                NotificationTypes.DECISION,
+                kind,
+                user_id,
+                attributes or {},
+                {"experiment_key": experiment_key, "variation_key": variation_key},
+            )
+        return variation_key
+
+    def track(
+        self,
+        event_key: str,
+        user_id: str,
+        attributes: dict[str, Any] | None = None,
+        event_tags: dict[str, Any] | None = None,
+    ) -> None:
+        """Record a conversion of ``event_key`` for the user."""
+        try:
+            # The common, valid call takes a straight path; anything unusual (bad input, no
+            # config, unknown event) goes through _track, which logs what optimizely-sdk logs.
+            if (
+                self.is_valid
+                and type(user_id) is str
+                and type(event_key) is str
+                and (attributes is None or type(attributes) is dict)
+                and (event_tags is None or type(event_tags) is dict)
+            ):
+                config = self.config_manager.get_config()
+                event = config.event_key_map.get(event_key) if config is not None else None
+                if event is not None:
+                    self._record_conversion(config, event.id, event_key, user_id, attributes, event_tags)
+                    return
+            self._track(event_key, user_id, attributes, event_tags)
+        except Exception:
+            self._logger.exception('Unexpected error in "track".')
+
+    def _track(
+        self,
+        event_key: str,
+        user_id: str,
+        attributes: dict[str, Any] | None,
+        event_tags: dict[str, Any] | None,
+    ) -> None:
+        if not self._check_valid("track"):
+            return
+        if not _is_key(event_key):
+            self._invalid_input("event_key")
+            return
+        if not isinstance(user_id, str):
+            self._invalid_input("user_id")
+            return
+        if not self._valid_attributes(attributes):
+            return
+        if event_tags and type(event_tags) is not dict:
+            self._logger.error("Provided event tags are in an invalid format.")
+            return
+        config = self._config("track")
+        if config is None:
+            return
+        event = config.get_event(event_key)
+        if event is None:
+            self._logger.info(f'Not tracking user "{user_id}" for event "{event_key}".')
+            return
+        self._record_conversion(config, event.id, event_key, user_id, attributes, event_tags)
+
+    def _record_conversion(
+        self,
+        config: ProjectConfig,
+        event_id: str,
+        event_key: str,
+        user_id: str,
+        attributes: dict[str, Any] | None,
+        event_tags: dict[str, Any] | None,
+    ) -> None:
+        user_event = conversion_event(
+            config, self._events.context(config), event_id, event_key, user_id, attributes, event_tags
+        )
+        self._process(user_event)
+        if self._notifications.has_listeners(NotificationTypes.TRACK):
+            self._notifications.send_notifications(
+                NotificationTypes.TRACK,
+                event_key,
+                user_id,
+                attributes,
+                event_tags,
+                self._log_event_dict(user_event),
+            )
+
+    # -- forced variations -------------------------------------------------------------------
+
+    def set_forced_variation(self, experiment_key: str, user_id: str, variation_key: str | None) -> bool:
+        """Force the user into ``variation_key`` of the experiment (``None`` clears it)."""
+        try:
+            if not self._check_valid("set_forced_variation"):
+                return False
+            if not _is_key(experiment_key):
+                self._invalid_input("experiment_key")
+                return False
+            if not isinstance(user_id, str):
+                self._invalid_input("user_id")
+                return False
+            config = self._config("set_forced_variation")
+            if config is None:
+                return False
+            return bool(
+                self._decisions.service.set_forced_variation(config, experiment_key, user_id, variation_key)
+            )
+        except Exception:
+            self._logger.exception('Unexpected error in "set_forced_variation".')
+            return False
+
+    def get_forced_variation(self, experiment_key: str, user_id: str) -> str | None:
+        """The variation key the user was forced into with :meth:`set_forced_variation`."""
+        try:
+            if not self._check_valid("get_forced_variation"):
+                return None
+            if not _is_key(experiment_key):
+                self._invalid_input("experiment_key")
+                return None
+            if not isinstance(user_id, str):
+                self._invalid_input("user_id")
+                return None
+            config = self._config("get_forced_variation")
+            if config is None:
+                return None
+            variation, _ = self._decisions.service.get_forced_variation(config, experiment_key, user_id)
+            return variation.key if variation is not None else None
+        except Exception:
+            self._logger.exception('Unexpected error in "get_forced_variation".')
+            return None
