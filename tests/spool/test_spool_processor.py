@@ -238,45 +238,34 @@ os._exit(0)  # no close, no exit hook: what a SIGKILL leaves, minus the signal
 """
 
 
+def _run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *args], check=False, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def _abandon(directory: Path) -> None:
+    """25 events left in ``directory`` by a process that died without closing its spool."""
+    done = _run("-c", _ABANDON, str(directory), str(ROOT))
+    assert "written" in done.stdout, done.stderr
+
+
 def test_cli_status_verify_and_drain(tmp_path):
     from flagstream.collector import Collector
 
-    done = subprocess.run(
-        [sys.executable, "-c", _ABANDON, str(tmp_path), str(ROOT)],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert "written" in done.stdout, done.stderr
-    flagstream_cli = [sys.executable, "-m", "flagstream", "spool"]
-    status = subprocess.run(
-        [*flagstream_cli, "status", str(tmp_path)],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    _abandon(tmp_path)
+    status = _run("-m", "flagstream", "spool", "status", str(tmp_path))
     assert status.returncode == 0, status.stderr
     assert "dead (adoptable)" in status.stdout
     assert "25 events waiting" in status.stdout
-    verify = subprocess.run(
-        [*flagstream_cli, "verify", str(tmp_path)],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    verify = _run("-m", "flagstream", "spool", "verify", str(tmp_path))
     assert verify.returncode == 0
     assert "25 intact events, 0 damaged" in verify.stdout
     with Collector() as collector:
-        drain = subprocess.run(
-            [*flagstream_cli, "drain", str(tmp_path), "--endpoint", collector.events_url, "--timeout", "30"],
-            check=False,
-            capture_output=True,
-            text=True,
-            timeout=90,
-        )
+        drain = _run(
+            "-m", "flagstream", "spool", "drain", str(tmp_path), "--endpoint", collector.events_url,
+            "--timeout", "30", timeout=90,
+        )  # fmt: skip
         assert drain.returncode == 0, drain.stdout + drain.stderr
         assert collector.wait_for_events(25, timeout=5)
     assert "delivered 25 of 25" in drain.stdout
@@ -284,32 +273,13 @@ def test_cli_status_verify_and_drain(tmp_path):
 
 
 def test_cli_verify_reports_damage(tmp_path):
-    done = subprocess.run(
-        [sys.executable, "-c", _ABANDON, str(tmp_path), str(ROOT)],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert "written" in done.stdout, done.stderr
+    _abandon(tmp_path)
     (segment,) = [p for p in tmp_path.iterdir() if p.name.endswith("00000001.seg")]
     data = bytearray(segment.read_bytes())
     data[200] ^= 0xFF
     segment.write_bytes(bytes(data))
-    verify = subprocess.run(
-        [sys.executable, "-m", "flagstream", "spool", "verify", str(tmp_path)],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    verify = _run("-m", "flagstream", "spool", "verify", str(tmp_path))
     assert verify.returncode == 1
     assert "damaged stretch" in verify.stdout
-    missing = subprocess.run(
-        [sys.executable, "-m", "flagstream", "spool", "status", str(tmp_path / "nope")],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    missing = _run("-m", "flagstream", "spool", "status", str(tmp_path / "nope"))
     assert missing.returncode == 2

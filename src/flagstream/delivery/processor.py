@@ -279,15 +279,13 @@ class BatchEventProcessor(DriverBase):
             self._running = False
 
     def _deliver(self, core: BatchCore, window: Window) -> None:
-        plan = delivery_plan(
-            window.events,
-            self._retry,
-            self.settings.max_request_bytes,
-            time.monotonic,
-            self._rng,
-            build=self._build,
-        )
+        plan = self._plan(window.events, self._build)
         self._carry_out(core, plan, lambda action: self._settle(core, window, action), window.remaining)
+
+    def _plan(self, events: Sequence[Any], build: Callable[[Sequence[Any]], LogEvent]) -> Plan:
+        return delivery_plan(
+            events, self._retry, self.settings.max_request_bytes, time.monotonic, self._rng, build=build
+        )
 
     def _build(self, events: Sequence[UserEvent]) -> LogEvent:
         # One worker writes a body at a time: workers that took the lock back from each
@@ -369,14 +367,7 @@ class BatchEventProcessor(DriverBase):
             core.closing,
         )
         if window is not None:
-            plan = delivery_plan(
-                window.events,
-                self._retry,
-                self.settings.max_request_bytes,
-                time.monotonic,
-                self._rng,
-                build=_from_visitors,
-            )
+            plan = self._plan(window.events, _from_visitors)
             self._carry_out(
                 core,
                 plan,

@@ -10,6 +10,7 @@ where it got to.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from dataclasses import dataclass, field
@@ -85,20 +86,8 @@ class Segment:
 
 
 def context_bytes(context: EventContext) -> bytes:
-    """A context record's data: the context's fields as JSON."""
-    return _json.dumps(
-        {
-            "account_id": context.account_id,
-            "project_id": context.project_id,
-            "revision": context.revision,
-            "client_name": context.client_name,
-            "client_version": context.client_version,
-            "anonymize_ip": context.anonymize_ip,
-            "bot_filtering": context.bot_filtering,
-            "region": context.region,
-            "endpoint": context.endpoint,
-        }
-    )
+    """A context record's data: every field of the context, as JSON."""
+    return _json.dumps(dataclasses.asdict(context))
 
 
 def context_from(data: bytes) -> EventContext | None:
