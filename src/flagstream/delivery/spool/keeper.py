@@ -160,18 +160,27 @@ class Keeper(Adoption):
         with spool._lock:
             if spool._next is not None or not spool._healthy or spool._closed:
                 return
+            number = spool._reserve_number()
         try:
-            segment = spool._new_segment()
+            segment = spool._new_segment(number)
         except OSError as exc:
             with spool._lock:
                 spool.last_error = f"cannot create a segment: {exc}"
             return
         self._dir_dirty = True
         with spool._lock:
-            spool._next = segment
+            spare: Segment | None = None
+            if spool._next is not None or spool._closed:  # the caller made one meanwhile
+                spare = segment
+            else:
+                spool._next = segment
             active = spool._own[-1] if spool._own else None
             if active is not None and active.end >= spool.segment_bytes and not active.sealed:
                 spool._rotate_or_kick(active)
+        if spare is not None and spare.fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(spare.fd)
+                os.unlink(spare.path)
 
     def _touch_active(self) -> None:
         """Mark the active segment as alive, so that peers never take it for an abandoned one."""
@@ -208,7 +217,9 @@ class Keeper(Adoption):
             if spool._lock_fd is None:
                 os.makedirs(spool.directory, exist_ok=True)
                 spool._lock_fd = create_lock(spool.directory, spool.owner)
-            segment = spool._new_segment()
+            with spool._lock:
+                number = spool._reserve_number()
+            segment = spool._new_segment(number)
             os.fsync(segment.fd)  # type: ignore[arg-type]
         except OSError as exc:
             with spool._lock:

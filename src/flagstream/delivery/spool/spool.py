@@ -173,7 +173,7 @@ class EventSpool(SpoolWriter, SpoolWindows):
             self._degrade(exc)
         if self._lock_fd is not None:
             try:
-                self._activate(self._new_segment())
+                self._activate(self._new_segment(self._reserve_number()))
             except OSError as exc:
                 if construction and exc.errno not in _DISK_FULL:
                     os.close(self._lock_fd)

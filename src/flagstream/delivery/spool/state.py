@@ -82,25 +82,33 @@ class SpoolState:
         """Start over as a new owner in a forked child (``EventSpool`` defines it)."""
         raise NotImplementedError
 
-    def _new_segment(self) -> Segment:
-        """Create and open the next segment file of this owner (not yet active)."""
+    def _reserve_number(self) -> int:
+        """The number of this owner's next segment (lock held)."""
         self._number += 1
-        path = os.path.join(self.directory, segment_name(self.owner, self._number))
-        # Written under a temporary name and renamed: a segment never appears without its header,
-        # so a crash here leaves a stray temporary file, not a "corrupt" segment.
+        return self._number
+
+    def _new_segment(self, number: int) -> Segment:
+        """Create and open segment ``number`` of this owner (not yet active); no lock needed.
+
+        It is written under a temporary name and linked into place: a segment never appears
+        without its header (a crash leaves a stray temporary file instead), and an existing
+        segment is never replaced.
+        """
+        path = os.path.join(self.directory, segment_name(self.owner, number))
         temp = os.path.join(self.directory, f".{os.path.basename(path)}.tmp")
         fd = os.open(temp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
         try:
             header = fmt.encode_header(int(time.time() * 1000), bytes.fromhex(self.owner))
             if os.write(fd, header) != len(header):
                 raise OSError(errno.ENOSPC, "short write of a segment header", temp)
-            os.rename(temp, path)
+            os.link(temp, path)  # fails, rather than replaces, if the name exists
         except BaseException:
             os.close(fd)
             with contextlib.suppress(OSError):
                 os.unlink(temp)
             raise
-        return Segment(path, self.owner, self._number, True, time.time(), fmt.HEADER_SIZE, fd=fd)
+        os.unlink(temp)
+        return Segment(path, self.owner, number, True, time.time(), fmt.HEADER_SIZE, fd=fd)
 
     def _activate(self, segment: Segment) -> None:
         # Caller holds the lock, or is the constructor.

@@ -138,7 +138,7 @@ class SpoolWriter(SpoolState):
             # make it here, once per segment (tens of microseconds, no sync), rather than let
             # this one grow past segment_bytes.
             with contextlib.suppress(OSError):
-                self._next = self._new_segment()
+                self._next = self._new_segment(self._reserve_number())
         if segment.end >= self.segment_bytes and self._next is not None:
             segment.sealed = True  # the keeper syncs it
             self._own.append(self._next)
