@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,7 +16,27 @@ if _ROOT not in sys.path:
 
 from tests.broker.servers import ForwarderProcess, RedisCluster, RedisServer  # noqa: E402
 
+from flagstream.broker.producer import RedisStreamDispatcher  # noqa: E402
 from flagstream.collector import Collector  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _close_what_the_test_opened(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Close the dispatchers a test made (a processor closes only those it made itself), then
+    collect: a socket left open shows up as a ResourceWarning, an error, in this test rather
+    than in whichever later test the garbage collector happens to run."""
+    made: list[RedisStreamDispatcher] = []
+    original = RedisStreamDispatcher.__init__
+
+    def remember(self: RedisStreamDispatcher, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(RedisStreamDispatcher, "__init__", remember)
+    yield
+    for dispatcher in made:
+        dispatcher.close()
+    gc.collect()
 
 
 @pytest.fixture

@@ -100,6 +100,7 @@ class RedisServer:
         self.appendfsync = appendfsync
         self.cluster = cluster
         self.process: subprocess.Popen[bytes] | None = None
+        self._clients: list[redis.Redis] = []
 
     @property
     def url(self) -> str:
@@ -137,7 +138,15 @@ class RedisServer:
         return path.read_text(errors="replace")[-2000:] if path.exists() else ""
 
     def client(self, **options: Any) -> redis.Redis:
-        return redis.Redis(port=self.port, socket_timeout=5, **options)
+        """A client the test may keep; closed when the server stops (an unclosed socket
+        would surface as a ResourceWarning, an error, in whichever later test the GC runs)."""
+        client = redis.Redis(port=self.port, socket_timeout=5, **options)
+        self._clients.append(client)
+        return client
+
+    def close_clients(self) -> None:
+        while self._clients:
+            self._clients.pop().close()
 
     def pause(self) -> None:
         assert self.process is not None
@@ -154,6 +163,7 @@ class RedisServer:
             self.process.wait(10)
 
     def stop(self) -> None:
+        self.close_clients()
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGCONT)
             self.process.terminate()

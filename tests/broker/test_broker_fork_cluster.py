@@ -120,6 +120,7 @@ def test_a_three_master_cluster_spreads_shards_and_forwarders_drain_every_shard(
     for k in range(3):
         assert wait_until(lambda k=k: client.xpending(layout.events(k), "forwarders")["pending"] == 0, 10)
     summaries = [fw.stop() for fw in fleet]
+    client.close()
     assert all(s["redis_errors"] == 0 for s in summaries), summaries
     for fw in fleet:
         assert b"CROSSSLOT" not in fw.stderr
