@@ -49,8 +49,11 @@ class SpoolWriter(SpoolState):
         if len(visitor) > _MAX_VISITOR:
             return FALLBACK  # the memory path refuses it as too_large, as without a spool
         visitor_crc = _crc32(visitor)  # before the lock: only the sequence number needs it
-        if self._pid != _getpid():  # forked where at-fork hooks do not run (uWSGI without enable-threads...)
-            self._after_fork_in_child()
+        if self._pid != _getpid():  # forked where at-fork hooks do not run (uWSGI by default)
+            try:
+                self._after_fork_in_child()
+            except Exception:  # e.g. no thread can be started: keep the event in memory
+                return FALLBACK
         with self._lock:
             if not self._healthy:
                 self.degraded_events += 1
