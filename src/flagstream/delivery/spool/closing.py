@@ -59,3 +59,9 @@ def forget_inherited(spool: EventSpool) -> None:
         if fd is not None:
             with contextlib.suppress(OSError):
                 os.close(fd)
+    # Forget them too: closed numbers are reused by the child's own files, which a second
+    # call (a start-over that failed and is tried again) must never close.
+    spool._lock_fd, spool._next = None, None
+    spool._adopted.clear()
+    spool._own.clear()
+    spool._backlog.clear()
