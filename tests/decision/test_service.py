@@ -453,6 +453,19 @@ def test_feature_rollout_experiment_sends_the_rest_to_the_everyone_else_variatio
 # -- bad input ---------------------------------------------------------------------------------
 
 
+class _NoId:
+    """A duck-typed user whose id is None (the compiled SimpleUser refuses to be one)."""
+
+    user_id = None
+    attributes = {"age": 30}
+
+    def get_forced_decision_variation_key(self, flag_key: str, rule_key: str | None) -> str | None:
+        return None
+
+    def has_forced_decisions(self) -> bool:
+        return False
+
+
 class _Weird:
     user_id = None
     attributes = "not a mapping"
@@ -464,7 +477,7 @@ class _Weird:
 @pytest.mark.parametrize(
     "user",
     [
-        SimpleUser(None, {"age": 30}),  # type: ignore[arg-type]
+        _NoId(),
         SimpleUser("u", ["age", 30]),  # type: ignore[arg-type]
         SimpleUser("u", {"age": [30], "country": {"x": 1}, "$opt_bucketing_id": object()}),
         SimpleUser("\ud800", {"age": float("nan")}),

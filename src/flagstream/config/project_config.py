@@ -121,9 +121,11 @@ class ProjectConfig:
     """
 
     version: str
-    account_id: str
-    project_id: str
-    revision: str
+    # The datafile's values as given: strings once validated, anything (None included) when
+    # skip_json_validation let the datafile through; they are sent in each payload as they are.
+    account_id: Any
+    project_id: Any
+    revision: Any
     sdk_key: str | None
     environment_key: str | None
     anonymize_ip: bool
@@ -315,9 +317,9 @@ class ProjectConfig:
 
         return cls(
             version=raw["version"],
-            account_id=raw.get("accountId"),  # type: ignore[arg-type]
-            project_id=raw.get("projectId"),  # type: ignore[arg-type]
-            revision=raw.get("revision"),  # type: ignore[arg-type]
+            account_id=raw.get("accountId"),
+            project_id=raw.get("projectId"),
+            revision=raw.get("revision"),
             sdk_key=raw.get("sdkKey"),
             environment_key=raw.get("environmentKey"),
             anonymize_ip=raw.get("anonymizeIP", False),

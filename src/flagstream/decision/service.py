@@ -18,6 +18,7 @@ from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING
 
 from flagstream._logging import get_logger
+from flagstream.config.project_config import ProjectConfig
 from flagstream.decision._call import Call
 from flagstream.decision._plan import Plan
 from flagstream.decision._trace import Trace
@@ -30,7 +31,6 @@ from flagstream.decision.user_profile import UserProfileService, UserProfileTrac
 
 if TYPE_CHECKING:
     from flagstream.config.entities import Experiment, FeatureFlag, Variation
-    from flagstream.config.project_config import ProjectConfig
 
 __all__ = ["DecisionService"]
 
@@ -76,12 +76,17 @@ class DecisionService:
             self._plan = plan
         return plan
 
-    def prepare(self, config: ProjectConfig) -> None:
+    def prepare(self, config: object) -> None:
         """Compile ``config`` for decisions now (call it when a new config lands), not on first use.
 
         Without it each flag, rule and audience is compiled the first time a
         decision needs it. Never raises.
         """
+        if not isinstance(config, ProjectConfig):  # typed object: the compiled build checks types
+            self._logger.error(
+                f"Unable to prepare {type(config).__name__} for decisions: not a ProjectConfig."
+            )
+            return
         try:
             self.plan(config).warm()
         except Exception:

@@ -89,9 +89,12 @@ _BOT_FILTERING = {
 
 
 def visitor_attributes(
-    config: ProjectConfig, attributes: Mapping[str, Any] | None
+    config: ProjectConfig, attributes: Mapping[Any, Any] | None
 ) -> tuple[VisitorAttribute, ...]:
-    """The ``attributes`` entries the Event API receives for a user with ``attributes``."""
+    """The ``attributes`` entries the Event API receives for a user with ``attributes``.
+
+    The keys are the caller's and may be of any type (only strings are sent).
+    """
     out: list[VisitorAttribute] = []
     if attributes:
         key_map = config.attribute_key_map

@@ -24,7 +24,6 @@ from flagstream import _json
 from flagstream.events.ids import format_uuid
 from flagstream.events.log_event import JSON_HEADERS, LogEvent
 from flagstream.events.user_event import (
-    ConversionEvent,
     EventContext,
     ImpressionEvent,
     UserEvent,
@@ -305,7 +304,8 @@ def _visitor_bytes(event: UserEvent, uuid: bytes) -> bytes:
             attributes,
             _json.dumps(event[1]),  # _json, not orjson: a lone surrogate must not fail the batch
         )
-    conversion: ConversionEvent = event  # type: ignore[assignment]
+    # Unpacked untyped: a field of the wrong type still serializes (and the Event API judges it).
+    conversion: tuple[Any, ...] = event
     _, user_id, _, _, timestamp, event_id, event_key, tags, revenue, value = conversion
     metrics = b""
     if revenue is not None:
@@ -350,7 +350,7 @@ def estimated_size(event: UserEvent) -> int:
             size += 24
     if type(event) is ImpressionEvent:
         metadata = event[8]
-        text = metadata[0] + metadata[1] + metadata[3]
+        text = metadata[0] + metadata[1] + metadata[2] + metadata[3]
         return size + _DECISION_OVERHEAD + (len(text) if text.isascii() else 4 * len(text))
     event_key = event[6]
     size += len(event_key) if event_key.isascii() else 4 * len(event_key)

@@ -14,7 +14,7 @@ the Event API de-duplicates on them. ``uuid`` is either the UUID text or the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 __all__ = [
     "ConversionEvent",
@@ -32,9 +32,9 @@ AttributeValue = str | int | float | bool
 class EventContext:
     """What every event of one Event API request shares; a change of any field splits a batch."""
 
-    account_id: str
-    project_id: str
-    revision: str
+    account_id: Any  # the datafile's values, as ProjectConfig holds them (None when missing)
+    project_id: Any
+    revision: Any
     client_name: str
     client_version: str
     anonymize_ip: bool
@@ -86,7 +86,7 @@ class ConversionEvent(NamedTuple):
     timestamp: int
     event_id: str
     event_key: str
-    tags: object  # the event tags as given (a shallow copy of a dict); None when absent
+    tags: Any  # the event tags as given (a shallow copy of a dict); None when absent
     revenue: int | None
     value: float | None
 
