@@ -173,7 +173,8 @@ class _ClientBase:
     def _default_config_manager(
         self, datafile: Any, sdk_key: str | None, access_token: str | None, skip_json_validation: bool
     ) -> Any:
-        from flagstream.config.managers import PollingConfigManager, StaticConfigManager  # noqa: PLC0415
+        from flagstream.config.managers import StaticConfigManager  # noqa: PLC0415
+        from flagstream.config.polling import PollingConfigManager  # noqa: PLC0415
 
         if sdk_key:
             return PollingConfigManager(

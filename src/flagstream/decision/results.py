@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
 from flagstream.config.entities import Experiment, Holdout, Variation
+from flagstream.decision.sources import DecisionSource
 
 __all__ = [
     "DecisionSource",
@@ -20,15 +21,6 @@ __all__ = [
     "SimpleUser",
     "VariationResult",
 ]
-
-
-class DecisionSource:
-    """Where a flag decision came from (optimizely-sdk's ``DecisionSources`` values)."""
-
-    FEATURE_TEST: Final = "feature-test"
-    ROLLOUT: Final = "rollout"
-    HOLDOUT: Final = "holdout"
-    EXPERIMENT: Final = "experiment"
 
 
 class DecisionUser(Protocol):
