@@ -11,6 +11,8 @@ client.close()
 
 from __future__ import annotations
 
+# First: importing _build picks the compiled hot modules or their source before any loads.
+from flagstream import _build  # noqa: F401
 from flagstream._version import __version__
 from flagstream.client import Optimizely
 from flagstream.config import (

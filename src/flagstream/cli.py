@@ -66,8 +66,10 @@ def _read(path: str) -> bytes:
 
 
 def cmd_version(args: argparse.Namespace) -> int:
-    """Print the flagstream and Python versions."""
-    print(f"flagstream {__version__} (Python {platform.python_version()})")
+    """Print the flagstream version, its build (compiled or pure Python) and the Python version."""
+    from flagstream import _build  # noqa: PLC0415
+
+    print(f"flagstream {__version__}, {_build.BUILD} build (Python {platform.python_version()})")
     return 0
 
 

@@ -26,7 +26,9 @@ def datafile(tmp_path: Path) -> Path:
 
 def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["version"]) == 0
-    assert capsys.readouterr().out.startswith(f"flagstream {__version__} (Python ")
+    out = capsys.readouterr().out
+    assert out.startswith(f"flagstream {__version__}, ")
+    assert " build (Python " in out
 
 
 def test_validate_accepts_the_bundled_datafile(datafile: Path, capsys: pytest.CaptureFixture[str]) -> None:
