@@ -48,7 +48,14 @@ PEER_PACKAGES = {  # the `bench` extra of pyproject.toml names the same
     "launchdarkly": "launchdarkly-server-sdk>=9.16",
     "growthbook": "growthbook>=2.2",
 }
-SDKS = ["flagstream", "optimizely", "eppo", "statsig", "launchdarkly", "growthbook"]
+SDKS = ["flagstream", "flagstream-compiled", "optimizely", "eppo", "statsig", "launchdarkly", "growthbook"]
+# flagstream's two builds: the pure-Python reference (forced with FLAGSTREAM_PURE_PYTHON), and the
+# mypyc build that `make compiled` installs in .build/compiled, put first on the child's path.
+COMPILED_BUILD = ROOT / ".build" / "compiled"
+CHILD_ENV = {
+    "flagstream": {"FLAGSTREAM_PURE_PYTHON": "1"},
+    "flagstream-compiled": {"PYTHONPATH": str(COMPILED_BUILD)},
+}
 ATTRIBUTES = {"country": "US"}
 
 
@@ -61,7 +68,8 @@ def setup() -> int:
         subprocess.check_call([sys.executable, "-m", "venv", str(PEER_VENV)])
     pip = [str(python), "-m", "pip", "install", "-q"]
     subprocess.check_call([*pip, "--upgrade", "pip"])
-    subprocess.check_call([*pip, "-e", str(ROOT)])
+    # The editable install is the pure reference; the compiled build comes from `make compiled`.
+    subprocess.check_call([*pip, "-e", str(ROOT)], env={**os.environ, "FLAGSTREAM_BUILD": "pure"})
     for sdk, requirement in PEER_PACKAGES.items():
         if subprocess.call([*pip, requirement], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
             print(f"skip {sdk}: `pip install {requirement}` failed in {PEER_VENV}")
@@ -69,9 +77,12 @@ def setup() -> int:
 
 
 def run_child(sdk: str, mode: str, calls: int, python: str) -> dict | str:
+    if sdk == "flagstream-compiled" and not (COMPILED_BUILD / ".built").exists():
+        return f"no compiled build in {COMPILED_BUILD}; run `make compiled`"
     command = [python, str(Path(__file__)), "--child", sdk, "--mode", mode, "--calls", str(calls)]
+    env = {**os.environ, **CHILD_ENV.get(sdk, {})}
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False, env=env)
     except subprocess.TimeoutExpired:
         return "timed out after 300 s"
     lines = done.stdout.strip().splitlines()

@@ -116,8 +116,9 @@ class _CountingDispatcher:
 class Flagstream:
     def __init__(self) -> None:
         import flagstream
+        from flagstream import _build
 
-        self.version = flagstream.__version__
+        self.version = f"{flagstream.__version__} ({_build.BUILD.split(' (')[0]})"
         self.dispatcher = _CountingDispatcher()
         self.client = flagstream.Optimizely(DATAFILE, event_dispatcher=self.dispatcher)
         make = self.client.create_user_context
@@ -505,6 +506,7 @@ class GrowthBook:
 
 ADAPTERS = {
     "flagstream": Flagstream,
+    "flagstream-compiled": Flagstream,  # the same adapter; peers.py puts the compiled build on the path
     "optimizely": OptimizelySDK,
     "eppo": Eppo,
     "statsig": Statsig,
