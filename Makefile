@@ -35,6 +35,19 @@ COMPILED_TESTS := tests/test_build.py tests/test_exported_members.py tests/diffe
 	tests/delivery/test_optimizely_interop.py tests/spool/test_spool_processor.py \
 	tests/spool/test_format_records.py
 
+demo: $(STAMP)
+	$(BIN)/flagstream demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench setup.py
+	$(BIN)/ruff format --check src tests bench setup.py
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/pytest
+
 pytest-compiled: $(COMPILED_STAMP)
 	FLAGSTREAM_EXPECT_BUILD=compiled PYTHONPATH=$(COMPILED) $(BIN)/pytest $(COMPILED_TESTS)
 

@@ -63,7 +63,7 @@ def _extensions() -> list[object]:
     if MODE == "pure":
         return []
     try:
-        from mypyc.build import mypycify
+        from mypyc.build import mypycify  # noqa: PLC0415 (optional: absent means pure Python)
     except ImportError as exc:
         if MODE == "compiled":
             raise
