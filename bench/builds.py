@@ -38,15 +38,12 @@ OPERATIONS = ["decide (impression)", "decide (no event)", "activate", "track", "
 
 
 def _operations(client):
-    users = [client.create_user_context(f"user-{i}", {"country": "de", "age": 30}) for i in range(64)]
+    from client_calls import operations  # imported in the child, after the build is chosen
+
+    calls = operations(client)
     attrs = {"age": 30}
-    return {
-        "decide (impression)": lambda i: users[i & 63].decide("banner"),
-        "decide (no event)": lambda i: users[i & 63].decide("banner", ["DISABLE_DECISION_EVENT"]),
-        "activate": lambda i: client.activate("checkout_test", f"user-{i & 1023}", attrs),
-        "track": lambda i: client.track("purchase", f"user-{i & 1023}", attrs),
-        "is_feature_enabled": lambda i: client.is_feature_enabled("banner", f"user-{i & 1023}", attrs),
-    }
+    calls["is_feature_enabled"] = lambda i: client.is_feature_enabled("banner", f"user-{i & 1023}", attrs)
+    return calls
 
 
 class _Drop:
