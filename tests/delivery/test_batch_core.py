@@ -57,7 +57,7 @@ def test_drop_oldest_evicts_from_the_head_and_counts_exactly():
         c.offer(e, 10)
     assert c.evict_for(10) == 1
     c.force_append(conversion(), 10)
-    assert c.queue[0][0] is events[1]
+    assert c.queue[0] is events[1]
     assert c.dropped == {"queue_full": 1}
     assert c.head_seq == 1
 
@@ -66,8 +66,8 @@ def test_window_closes_on_count():
     c = core(batch_size=2, flush_interval=100)
     for _ in range(5):
         c.offer(conversion(timestamp=int(NOW * 1000)), 10)
-    assert len(c.take(NOW).entries) == 2
-    assert len(c.take(NOW).entries) == 2
+    assert len(c.take(NOW).events) == 2
+    assert len(c.take(NOW).events) == 2
     assert c.take(NOW) is None  # one left, not due yet
 
 
@@ -76,7 +76,7 @@ def test_window_closes_on_age():
     c.offer(conversion(timestamp=int(NOW * 1000)), 10)
     assert c.take(NOW + 0.5) is None
     assert c.wait_time(NOW + 0.5) == pytest.approx(0.5)
-    assert len(c.take(NOW + 1.0).entries) == 1
+    assert len(c.take(NOW + 1.0).events) == 1
 
 
 def test_window_is_bounded_by_request_bytes():
@@ -84,7 +84,7 @@ def test_window_is_bounded_by_request_bytes():
     for _ in range(5):
         c.offer(conversion(timestamp=int(NOW * 1000)), 400)
     c.request_flush()
-    sizes = [len(c.take(NOW).entries) for _ in range(3)]
+    sizes = [len(c.take(NOW).events) for _ in range(3)]
     assert sizes == [2, 2, 1]
 
 

@@ -29,25 +29,17 @@ ACCEPTED = 0
 ACCEPTED_WAKE = 1  # accepted, and a batch just filled (by count or bytes): wake a worker
 REFUSED = 2  # over a bound or closed: the driver applies the overflow policy
 
-Entry = tuple[UserEvent, int]  # the event and its estimated size in bytes
-
-
 @dataclass(slots=True, eq=False)
 class Window:
     """Events taken from the head of the queue together; settled piece by piece."""
 
     first_seq: int
-    entries: list[Entry]
+    events: list[UserEvent]  # in queue order
     nbytes: int
     remaining: int = field(init=False)
 
     def __post_init__(self) -> None:
-        self.remaining = len(self.entries)
-
-    @property
-    def events(self) -> list[UserEvent]:
-        """The user events of this window, in queue order."""
-        return [event for event, _ in self.entries]
+        self.remaining = len(self.events)
 
 
 def _add_counts(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
@@ -78,6 +70,7 @@ class BatchCore:
         "requests",
         "retried",
         "settings",
+        "sizes",
         "unreported",
     )
 
@@ -87,7 +80,11 @@ class BatchCore:
         self.max_bytes = settings.max_queue_bytes
         self.max_request_bytes = settings.max_request_bytes
         self.batch_size = settings.batch_size
-        self.queue: deque[Entry] = deque()
+        # The events and their estimated sizes side by side, not as (event, size) pairs: a pair
+        # per queued event would be one more GC-tracked object for every collection to traverse
+        # (bench/stall_probe.py). Both deques change together, under the processor's lock.
+        self.queue: deque[UserEvent] = deque()
+        self.sizes: deque[int] = deque()
         self.queued_bytes = 0
         self.head_seq = 0
         self.flush_target = 0
@@ -115,7 +112,8 @@ class BatchCore:
             and size <= self.max_request_bytes
             and not self.closing
         ):
-            queue.append((event, size))
+            queue.append(event)
+            self.sizes.append(size)
             self.queued_bytes += size
             self.enqueued += 1
             if len(queue) == self.batch_size:
@@ -147,8 +145,8 @@ class BatchCore:
         evicted = 0
         queue = self.queue
         while queue and not self.has_room(size):
-            _, old_size = queue.popleft()
-            self.queued_bytes -= old_size
+            queue.popleft()
+            self.queued_bytes -= self.sizes.popleft()
             self.head_seq += 1
             evicted += 1
         if evicted:
@@ -157,7 +155,8 @@ class BatchCore:
 
     def force_append(self, event: UserEvent, size: int) -> None:
         """Append after the driver made room (drop_oldest, block)."""
-        self.queue.append((event, size))
+        self.queue.append(event)
+        self.sizes.append(size)
         self.queued_bytes += size
         self.enqueued += 1
 
@@ -173,36 +172,37 @@ class BatchCore:
         if len(queue) >= self.batch_size or self.queued_bytes >= self.max_request_bytes:
             return True
         # The event's own creation time stands in for its enqueue time: no clock read on the hot path.
-        return now - queue[0][0].timestamp / 1000.0 >= self.settings.flush_interval
+        return now - queue[0].timestamp / 1000.0 >= self.settings.flush_interval
 
     def wait_time(self, now: float) -> float:
         """How long a worker may sleep before the head of the queue becomes due."""
         interval = self.settings.flush_interval
         if not self.queue:
             return interval
-        age = now - self.queue[0][0].timestamp / 1000.0
+        age = now - self.queue[0].timestamp / 1000.0
         return min(interval, max(0.001, interval - age))
 
     def take(self, now: float) -> Window | None:
         """The next window if one is due: up to ``batch_size`` events within the request byte limit."""
         if not self.due(now):
             return None
-        queue = self.queue
+        queue, sizes = self.queue, self.sizes
         limit = self.max_request_bytes
-        entries: list[Entry] = []
+        events: list[UserEvent] = []
         nbytes = 0
         count = self.batch_size
-        while queue and len(entries) < count:
-            size = queue[0][1]
-            if entries and nbytes + size > limit:
+        while queue and len(events) < count:
+            size = sizes[0]
+            if events and nbytes + size > limit:
                 break
-            entries.append(queue.popleft())
+            events.append(queue.popleft())
+            sizes.popleft()
             nbytes += size
         self.queued_bytes -= nbytes
-        window = Window(self.head_seq, entries, nbytes)
-        self.head_seq += len(entries)
+        window = Window(self.head_seq, events, nbytes)
+        self.head_seq += len(events)
         self.in_flight[window.first_seq] = window
-        self.in_flight_events += len(entries)
+        self.in_flight_events += len(events)
         return window
 
     def settle(self, window: Window, count: int, *, delivered: bool, reason: str | None = None) -> None:
@@ -272,7 +272,7 @@ class BatchCore:
         """A consistent :class:`DeliveryStats` (``now`` is ``time.time()``)."""
         oldest = 0.0
         if self.queue:
-            oldest = max(0.0, now - self.queue[0][0].timestamp / 1000.0)
+            oldest = max(0.0, now - self.queue[0].timestamp / 1000.0)
         spooled = {}
         if spool is not None:
             spooled = {

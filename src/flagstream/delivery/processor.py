@@ -188,7 +188,8 @@ class BatchEventProcessor(DriverBase):
                 and core.queued_bytes + size <= core.max_bytes
                 and not core.closing
             ):
-                queue.append((user_event, size))
+                queue.append(user_event)
+                core.sizes.append(size)
                 core.queued_bytes += size
                 core.enqueued += 1
                 if len(queue) == core.batch_size or (
