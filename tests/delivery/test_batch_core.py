@@ -129,6 +129,32 @@ def test_discard_queue_counts_shutdown_drops_and_unreported_drops_are_reported_o
     assert c.snapshot(NOW).queued_bytes == 0
 
 
+def test_the_sizes_stay_beside_their_events_through_every_change_of_the_queue():
+    c = core(batch_size=2, max_queue_events=4, max_request_bytes=1000)
+    sizes = iter(range(10, 1000, 37))
+
+    def consistent() -> None:
+        assert len(c.sizes) == len(c.queue)
+        assert sum(c.sizes) == c.queued_bytes
+
+    for _ in range(4):
+        c.offer(conversion(), next(sizes))
+    consistent()
+    c.evict_for(900)
+    c.force_append(conversion(), next(sizes))
+    consistent()
+    before = list(c.sizes)
+    window = c.take(NOW)
+    assert window is not None
+    assert window.nbytes == sum(before[: len(window.events)])
+    consistent()
+    c.discard_queue("shutdown")
+    consistent()
+    c.offer(conversion(), 55)
+    assert c.take(NOW + 10).nbytes == 55
+    consistent()
+
+
 @pytest.mark.parametrize(
     "changes",
     [

@@ -261,6 +261,7 @@ class BatchCore:
         if count:
             self.head_seq += count
             self.queue.clear()
+            self.sizes.clear()
             self.queued_bytes = 0
             self.dropped[reason] = self.dropped.get(reason, 0) + count
             self.unreported[reason] = self.unreported.get(reason, 0) + count
