@@ -29,6 +29,7 @@ ACCEPTED = 0
 ACCEPTED_WAKE = 1  # accepted, and a batch just filled (by count or bytes): wake a worker
 REFUSED = 2  # over a bound or closed: the driver applies the overflow policy
 
+
 @dataclass(slots=True, eq=False)
 class Window:
     """Events taken from the head of the queue together; settled piece by piece."""
