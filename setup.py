@@ -46,6 +46,7 @@ HOT_MODULES = [
     "events/payload.py",
     "events/user_event.py",
     "_decisions.py",
+    "_json.py",
     "config/entities.py",
     "config/project_config.py",
 ]

@@ -7,7 +7,8 @@ import uuid
 from hypothesis import given
 from hypothesis import strategies as st
 
-from flagstream.events.ids import format_uuid
+from flagstream import _json
+from flagstream.events.ids import format_uuid, uuid_json
 
 
 @given(st.integers(0, 2**128 - 1))
@@ -17,6 +18,11 @@ def test_any_128_bits_format_as_a_canonical_version_4_uuid(bits):
     assert str(parsed) == text
     assert parsed.version == 4
     assert parsed.variant == uuid.RFC_4122
+
+
+@given(st.integers(0, 2**128 - 1))
+def test_the_json_of_a_uuid_is_the_json_string_of_its_text(bits):
+    assert uuid_json(bits) == _json.dumps(format_uuid(bits))
 
 
 def test_uuid_text_passes_through():

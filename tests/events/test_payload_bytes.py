@@ -16,7 +16,9 @@ from flagstream.events.payload import (
     _header,
     build_log_event,
     estimated_size,
+    log_event_from_visitors,
     params_of,
+    visitor_bytes,
 )
 from flagstream.events.user_event import (
     ConversionEvent,
@@ -114,6 +116,23 @@ def test_a_body_written_in_slices_is_the_same_bytes(events):
     sliced = build_log_event(events, lambda: pauses.append(1))
     assert sliced.body == build_log_event(events).body
     assert len(pauses) == (0 if len(events) <= SLICE_VISITORS else -(-len(events) // SLICE_VISITORS))
+
+
+@settings(max_examples=300, deadline=None)
+@given(any_events)
+def test_one_visitor_written_alone_is_the_bytes_a_request_holds_for_it(event):
+    # The spool writes each visitor on the caller's thread; the worker joins them into a body.
+    assert log_event_from_visitors(CONTEXT, [visitor_bytes(event)]).body == build_log_event([event]).body
+
+
+def test_attributes_made_and_freed_one_after_another_keep_their_own_bytes():
+    # The fragment cache is keyed by object identity, and a freed attribute's id is soon reused.
+    for i in range(3000):
+        value = (i, True, f"v{i}", 1.5 * i)[i % 4]
+        attribute = VisitorAttribute("7", "a", value)
+        event = ConversionEvent(CONTEXT, "u", (attribute,), 5, 1, "9", "buy", None, None, None)
+        assert typed(json.loads(visitor_bytes(event))["attributes"][0]["value"]) == typed(value)
+        del attribute, event
 
 
 def typed(value: object) -> object:

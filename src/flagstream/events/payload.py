@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from flagstream import _json
-from flagstream.events.ids import format_uuid
+from flagstream.events.ids import format_uuid, uuid_json
 from flagstream.events.log_event import JSON_HEADERS, LogEvent
 from flagstream.events.user_event import (
     EventContext,
@@ -193,7 +193,8 @@ def visitor_bytes(event: UserEvent) -> bytes:
     The durable spool writes these bytes on the caller's thread; a batch of them
     becomes a request with :func:`log_event_from_visitors`.
     """
-    return _visitor_bytes(event, _json.dumps(format_uuid(event[3])))
+    uuid = event[3]
+    return _visitor_bytes(event, uuid_json(uuid) if type(uuid) is int else _json.dumps(format_uuid(uuid)))
 
 
 # -- the byte writer ------------------------------------------------------------------
@@ -206,7 +207,8 @@ def visitor_bytes(event: UserEvent) -> bytes:
 _CACHE_LIMIT = 4096
 _headers: dict[EventContext, bytes] = {}
 _decisions: dict[tuple[Any, ...], bytes] = {}
-_attribute_fragments: dict[tuple[VisitorAttribute, type], bytes] = {}
+_attribute_fragments: dict[int, Any] = {}
+_conversions: dict[tuple[str, str], tuple[bytes, bytes]] = {}
 
 
 def _remember(cache: dict[Any, Any], key: object, value: object) -> None:
@@ -242,22 +244,24 @@ def _decision(event: ImpressionEvent) -> bytes:
 
 
 def _attribute_bytes(attribute: VisitorAttribute) -> bytes:
-    # The value's type is part of the key: True == 1 == 1.0 (and they hash alike), but
-    # they are written as true, 1 and 1.0. Floats are not cached at all: 0.0 == -0.0 too.
-    value_type = type(attribute[2])
-    key = (attribute, value_type)
-    cached = _attribute_fragments.get(key) if value_type is not float else None
-    if cached is None:
-        entity_id, name, value, kind = attribute
-        cached = b'{"entity_id":%s,"key":%s,"type":%s,"value":%s}' % (
-            _json.dumps(entity_id),
-            _json.dumps(name),
-            _json.dumps(kind),
-            _json.dumps(value),
-        )
-        if value_type is not float:
-            _remember(_attribute_fragments, key, cached)
-    return cached
+    # Keyed by identity: the event factory shares one object per distinct attribute, so
+    # a hit costs an integer hash, not hashing and comparing the attribute's fields. The
+    # entry keeps its attribute alive, so no other object can reuse the id while it is
+    # cached. Floats are not cached (never shared, and 0.0 == -0.0).
+    cached = _attribute_fragments.get(id(attribute))
+    if cached is not None and cached[0] is attribute:
+        hit: bytes = cached[1]
+        return hit
+    entity_id, name, value, kind = attribute
+    fragment = b'{"entity_id":%s,"key":%s,"type":%s,"value":%s}' % (
+        _json.dumps(entity_id),
+        _json.dumps(name),
+        _json.dumps(kind),
+        _json.dumps(value),
+    )
+    if type(value) is not float:
+        _remember(_attribute_fragments, id(attribute), (attribute, fragment))
+    return fragment
 
 
 # A version-4 uuid is 32 hex digits with dashes after 8, 12, 16 and 20 of them; the
@@ -314,19 +318,30 @@ def _visitor_bytes(event: UserEvent, uuid: bytes) -> bytes:
         metrics += b',"value":' + _json.dumps(value)
     if tags is not None:
         metrics += b',"tags":' + _json.dumps(tags)
-    return (
-        b'{"snapshots":[{"events":[{"entity_id":%s,"uuid":%s,"key":%s,"timestamp":%d%s}]}],'
-        b'"attributes":[%s],"visitor_id":%s}'
-        % (
-            _json.dumps(event_id),
-            uuid,
-            _json.dumps(event_key),
-            timestamp,
-            metrics,
-            attributes,
-            _json.dumps(user_id),
-        )
+    head, middle = _conversion(event_id, event_key)
+    return b'%s%s%s%d%s}]}],"attributes":[%s],"visitor_id":%s}' % (
+        head,
+        uuid,
+        middle,
+        timestamp,
+        metrics,
+        attributes,
+        _json.dumps(user_id),
     )
+
+
+def _conversion(event_id: Any, event_key: Any) -> tuple[bytes, bytes]:
+    """A conversion's visitor up to its uuid, and from the uuid to its timestamp."""
+    key = (event_id, event_key) if type(event_id) is str and type(event_key) is str else None
+    cached = _conversions.get(key) if key is not None else None
+    if cached is None:
+        cached = (
+            b'{"snapshots":[{"events":[{"entity_id":' + _json.dumps(event_id) + b',"uuid":',
+            b',"key":' + _json.dumps(event_key) + b',"timestamp":',
+        )
+        if key is not None:
+            _remember(_conversions, key, cached)
+    return cached
 
 
 def estimated_size(event: UserEvent) -> int:
