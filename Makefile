@@ -33,7 +33,7 @@ COMPILED_TESTS := tests/test_build.py tests/test_exported_members.py tests/diffe
 	tests/config/test_optimizely_config.py tests/delivery/test_batch_processor.py \
 	tests/delivery/test_delivery_scenarios.py tests/delivery/test_delivery_plan.py \
 	tests/delivery/test_optimizely_interop.py tests/spool/test_spool_processor.py \
-	tests/spool/test_format_records.py
+	tests/spool/test_format_records.py tests/spool/test_mirror.py
 
 demo: $(STAMP)
 	$(BIN)/flagstream demo

@@ -9,7 +9,8 @@ delivers from there. The parts, in the order an event meets them:
 * :mod:`~flagstream.delivery.spool.spool`: :class:`EventSpool`, assembled from its state
   (:mod:`~flagstream.delivery.spool.state`), the caller's append
   (:mod:`~flagstream.delivery.spool.writer`) and the workers' windows
-  (:mod:`~flagstream.delivery.spool.windows`);
+  (:mod:`~flagstream.delivery.spool.windows`), with :mod:`~flagstream.delivery.spool.mirror`
+  (the events just written, kept in memory so the workers need not read them back);
 * :mod:`~flagstream.delivery.spool.segment`: one segment's state and reading a window from it;
 * :mod:`~flagstream.delivery.spool.keeper`: the background thread (sync, rotate, caps, re-probing),
   with :mod:`~flagstream.delivery.spool.adoption` (dead owners' files) and

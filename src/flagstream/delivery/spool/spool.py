@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from flagstream._logging import get_logger
 from flagstream.delivery.spool import closing, keeper
 from flagstream.delivery.spool.files import NETWORK_FILESYSTEMS, create_lock, filesystem_type, list_dir
+from flagstream.delivery.spool.mirror import Mirror
 from flagstream.delivery.spool.windows import SpoolWindow, SpoolWindows
 from flagstream.delivery.spool.writer import ACCEPTED, ACCEPTED_WAKE, DROPPED, FALLBACK, SpoolWriter
 from flagstream.errors import ConfigurationError
@@ -141,12 +142,7 @@ class EventSpool(SpoolWriter, SpoolWindows):
             self._wake_hook = None
         self._unread = 0
         self._windows = set()  # taken and not yet settled
-        # What the caller just wrote, kept in memory as well while it is small, so that workers
-        # take live events from here instead of reading them back (the disk is the truth: on
-        # overflow this is emptied, and workers read the disk until they have caught up).
-        self._mirror = deque()  # segment, start, end, event
-        self._mirror_bytes = 0
-        self._mirroring = True
+        self._mirror = Mirror()  # what the caller just wrote, for the workers
         self._first_unread_at = 0.0
         self._flush_seq = 0
         self._budget = self._initial_budget()

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING
 from flagstream._logging import LoggerLike
 from flagstream.delivery.spool import format as fmt
 from flagstream.delivery.spool.files import segment_name
-from flagstream.delivery.spool.segment import Segment, SpooledEvent
+from flagstream.delivery.spool.mirror import Mirror
+from flagstream.delivery.spool.segment import Segment
 from flagstream.events.user_event import EventContext
 
 if TYPE_CHECKING:
@@ -58,9 +59,7 @@ class SpoolState:
     _wake_hook: object
     _unread: int
     _windows: set[SpoolWindow]
-    _mirror: deque[tuple[Segment, int, int, SpooledEvent]]
-    _mirror_bytes: int
-    _mirroring: bool
+    _mirror: Mirror
     _first_unread_at: float
     _flush_seq: int
     _budget: int

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from flagstream.delivery.spool import adoption
 from flagstream.delivery.spool import format as fmt
+from flagstream.delivery.spool.mirror import seq_span
 from flagstream.delivery.spool.ranges import runs
 from flagstream.delivery.spool.segment import Segment, SpooledEvent, read_window
 from flagstream.delivery.spool.state import SpoolState
@@ -27,6 +28,7 @@ class SpoolWindow:
     events: list[SpooledEvent]
     remaining: int = field(init=False)
     released: list[SpooledEvent] = field(default_factory=list)  # kept for a later attempt
+    seqs: range | None = None  # the events' sequence numbers when they are consecutive (mirrored)
 
     def __post_init__(self) -> None:
         self.remaining = len(self.events)
@@ -76,9 +78,12 @@ class SpoolWindows(SpoolState):
             if segment is None:
                 return None
             if segment.own:
-                mirrored = self._take_mirrored(segment, max_events, max_bytes)
-                if mirrored:
-                    return self._lease(segment, mirrored)
+                mirrored = self._mirror.take(segment, max_events, max_bytes)
+                if mirrored is not None:
+                    events, segment.read_pos = mirrored
+                    segment.handed_out += len(events)
+                    self._unread -= len(events)
+                    return self._lease(segment, events, seq_span(events))
             segment.reading = True
             start, end = segment.read_pos, segment.end
             contexts = dict(enumerate(segment.contexts))
@@ -124,46 +129,13 @@ class SpoolWindows(SpoolState):
                 return None
             return self._lease(segment, read.events)
 
-    def _take_mirrored(self, segment: Segment, max_events: int, max_bytes: int) -> list[SpooledEvent] | None:
-        """Own events just written, from memory, if they are exactly the next ones to read (lock held)."""
-        mirror = self._mirror
-        while mirror:  # drop what the disk reader already went past
-            head, start = mirror[0][0], mirror[0][1]
-            if head is segment and start >= segment.read_pos:
-                break
-            if head is not segment and head.number > segment.number:
-                break
-            self._mirror_bytes -= len(mirror.popleft()[3].visitor)
-        if not mirror or mirror[0][0] is not segment or mirror[0][1] != segment.read_pos:
-            return None
-        events: list[SpooledEvent] = []
-        nbytes = 0
-        position = segment.read_pos
-        while mirror and len(events) < max_events:
-            head, start, end, event = mirror[0]
-            if head is not segment or start != position:
-                break
-            if events and nbytes + len(event.visitor) > max_bytes:
-                break
-            mirror.popleft()
-            self._mirror_bytes -= len(event.visitor)
-            events.append(event)
-            nbytes += len(event.visitor)
-            position = end
-        segment.read_pos = position
-        segment.handed_out += len(events)
-        self._unread -= len(events)
-        return events
-
-    def _lease(self, segment: Segment, events: list[SpooledEvent]) -> SpoolWindow:
+    def _lease(self, segment: Segment, events: list[SpooledEvent], seqs: range | None = None) -> SpoolWindow:
         """Events read from ``segment`` become a window in flight (lock held)."""
-        if self._unread <= 0 and not self._mirroring:
-            self._mirror.clear()  # caught up with the disk: keep what is written in memory again
-            self._mirror_bytes = 0
-            self._mirroring = True
+        if self._unread <= 0:
+            self._mirror.restart()  # caught up with the disk: keep what is written in memory again
         segment.inflight += 1
-        segment.leased.update(event.seq for event in events)
-        window = SpoolWindow(segment, events)
+        segment.leased.update(seqs if seqs is not None else [event.seq for event in events])
+        window = SpoolWindow(segment, events, seqs=seqs)
         self._windows.add(window)  # in the same step as the unread count drops, for flush()
         return window
 
@@ -201,9 +173,13 @@ class SpoolWindows(SpoolState):
             self._windows.discard(window)
             segment = window.segment
             segment.inflight -= 1
-            segment.leased.difference_update(event.seq for event in window.events)
-            kept = {event.seq for event in window.released}
-            ranges = runs([event.seq for event in window.events if event.seq not in kept])
+            if window.seqs is not None and not window.released:  # a mirrored window: no loop
+                segment.leased.difference_update(window.seqs)
+                ranges = [(window.seqs.start, len(window.seqs))]
+            else:
+                segment.leased.difference_update([event.seq for event in window.events])
+                kept = {event.seq for event in window.released}
+                ranges = runs([event.seq for event in window.events if event.seq not in kept])
             for first, n in ranges:
                 segment.settled.add(first, n)
             if window.released and not segment.deleted:

@@ -13,6 +13,7 @@ import time
 import zlib
 
 from flagstream.delivery.spool import format as fmt
+from flagstream.delivery.spool.mirror import MIRROR_BYTES
 from flagstream.delivery.spool.segment import Segment, SpooledEvent, context_bytes
 from flagstream.delivery.spool.state import SpoolState
 from flagstream.events.payload import visitor_bytes
@@ -26,18 +27,17 @@ FALLBACK = 2  # not written (disk failing, event unusable): the processor keeps 
 DROPPED = 3  # the spool is full and on_full="drop_newest": counted as a spool_cap drop
 
 _MAX_VISITOR = fmt.MAX_RECORD - 64
-_MIRROR_BYTES = 16 * 1024 * 1024  # visitors kept in memory for the workers, at most
-_MIRROR_EVENTS = 50_000
 _crc32 = zlib.crc32
 _getpid = os.getpid
 _pack_meta = fmt.META.pack
 _pack_head = fmt.HEAD.pack
 _MAGIC = fmt.RECORD_MAGIC
 _fdatasync = getattr(os, "fdatasync", os.fsync)
+_new = tuple.__new__  # a SpooledEvent without its Python-level __new__
 
 
 class SpoolWriter(SpoolState):
-    """``append`` and what it needs: rotation, shedding under the cap, the mirror, degrading."""
+    """``append`` and what it needs: rotation, shedding under the cap, degrading."""
 
     def append(self, event: UserEvent) -> int:
         """Write ``event`` to the active segment; one of the module's result codes. Never raises."""
@@ -94,10 +94,14 @@ class SpoolWriter(SpoolState):
                 segment.context_index[context] = index
             segment.last_context, segment.last_index = context, index
             start = segment.end
-            if self._mirroring:
-                self._mirror_event(
-                    segment, start, start + written, SpooledEvent(context, visitor, seq, start)
-                )
+            mirror = self._mirror
+            if mirror.on:  # the mirror's bookkeeping, inlined here: this is the caller's path
+                if mirror.tail_segment is not segment:
+                    mirror.start_run(segment)
+                mirror.tail.append(_new(SpooledEvent, (context, visitor, seq, start)))
+                mirror.bytes += written
+                if mirror.bytes > MIRROR_BYTES:
+                    mirror.stop()  # the workers are far behind: they read the disk from here on
             segment.end += written
             segment.records += 1
             segment.dirty = True
@@ -112,15 +116,6 @@ class SpoolWriter(SpoolState):
             if self._budget <= 0 and self.on_full == "drop_oldest":
                 self._shed_oldest()
         return ACCEPTED_WAKE if wake else ACCEPTED
-
-    def _mirror_event(self, segment: Segment, start: int, end: int, event: SpooledEvent) -> None:
-        if self._mirror_bytes + len(event.visitor) > _MIRROR_BYTES or len(self._mirror) >= _MIRROR_EVENTS:
-            self._mirror.clear()  # the workers are far behind: they read the disk from here on
-            self._mirror_bytes = 0
-            self._mirroring = False
-            return
-        self._mirror.append((segment, start, end, event))
-        self._mirror_bytes += len(event.visitor)
 
     def _shed_oldest(self) -> None:
         """Over budget: drop this process's oldest sealed segment now (lock held).
