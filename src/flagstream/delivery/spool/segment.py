@@ -62,6 +62,7 @@ class Segment:
     handed_out: int = 0  # own: event records read into windows or found settled
     inflight: int = 0  # windows taken from this segment and not yet settled
     leased: set[int] = field(default_factory=set)  # seqs in flight, skipped when a rewound read meets them
+    leased_runs: list[range] = field(default_factory=list)  # the same for mirrored windows, one range each
     not_before: float = 0.0  # a window was given back: read again from time.monotonic() >= this
     reading: bool = False
     ack_fd: int | None = None
@@ -115,6 +116,19 @@ class WindowRead:
     learned: dict[int, EventContext]  # contexts defined in what was read
 
 
+class Leased:
+    """Sequence numbers in flight, that a rewound read skips: single ones, and whole runs."""
+
+    __slots__ = ("runs", "seqs")
+
+    def __init__(self, seqs: frozenset[int] = frozenset(), runs: tuple[range, ...] = ()) -> None:
+        self.seqs = seqs
+        self.runs = runs
+
+    def __contains__(self, seq: int) -> bool:
+        return seq in self.seqs or any(seq in run for run in self.runs)
+
+
 def read_window(
     segment: Segment,
     fd: int | None,
@@ -124,7 +138,7 @@ def read_window(
     max_bytes: int,
     contexts: dict[int, EventContext | None],
     interned: dict[EventContext, EventContext],
-    leased: frozenset[int] = frozenset(),
+    leased: Leased | frozenset[int] = frozenset(),
 ) -> WindowRead:
     """Read up to ``max_events`` unsettled events (``max_bytes`` of visitors) from ``start``.
 

@@ -12,7 +12,7 @@ from flagstream.delivery.spool import adoption
 from flagstream.delivery.spool import format as fmt
 from flagstream.delivery.spool.mirror import seq_span
 from flagstream.delivery.spool.ranges import runs
-from flagstream.delivery.spool.segment import Segment, SpooledEvent, read_window
+from flagstream.delivery.spool.segment import Leased, Segment, SpooledEvent, read_window
 from flagstream.delivery.spool.state import SpoolState
 
 __all__ = ["SpoolWindow", "SpoolWindows"]
@@ -87,7 +87,7 @@ class SpoolWindows(SpoolState):
             segment.reading = True
             start, end = segment.read_pos, segment.end
             contexts = dict(enumerate(segment.contexts))
-            leased = frozenset(segment.leased) if segment.leased else frozenset()
+            leased = Leased(frozenset(segment.leased), tuple(segment.leased_runs))
             # Own segments are read through their open descriptor, so events survive even if
             # the directory is removed under us. The keeper clears segment.fd under this lock
             # before it closes it, so the duplicate is of a descriptor that is still open.
@@ -134,7 +134,10 @@ class SpoolWindows(SpoolState):
         if self._unread <= 0:
             self._mirror.restart()  # caught up with the disk: keep what is written in memory again
         segment.inflight += 1
-        segment.leased.update(seqs if seqs is not None else [event.seq for event in events])
+        if seqs is not None:  # mirrored: one range, however many events
+            segment.leased_runs.append(seqs)
+        else:
+            segment.leased.update([event.seq for event in events])
         window = SpoolWindow(segment, events, seqs=seqs)
         self._windows.add(window)  # in the same step as the unread count drops, for flush()
         return window
@@ -173,11 +176,13 @@ class SpoolWindows(SpoolState):
             self._windows.discard(window)
             segment = window.segment
             segment.inflight -= 1
-            if window.seqs is not None and not window.released:  # a mirrored window: no loop
-                segment.leased.difference_update(window.seqs)
-                ranges = [(window.seqs.start, len(window.seqs))]
+            if window.seqs is not None:
+                segment.leased_runs.remove(window.seqs)
             else:
                 segment.leased.difference_update([event.seq for event in window.events])
+            if window.seqs is not None and not window.released:  # a mirrored window: no loop
+                ranges = [(window.seqs.start, len(window.seqs))]
+            else:
                 kept = {event.seq for event in window.released}
                 ranges = runs([event.seq for event in window.events if event.seq not in kept])
             for first, n in ranges:
