@@ -27,18 +27,16 @@ from flagstream.delivery.spool.segment import Segment, SpooledEvent
 __all__ = ["MIRROR_BYTES", "Mirror", "MirrorRun", "seq_span"]
 
 MIRROR_BYTES = 16 * 1024 * 1024  # bytes of records mirrored, at most
-_TRIM = 4096  # taken events kept at the head of a run before the list is shortened
 
 _offset = operator.attrgetter("offset")
 
 
 @dataclass(eq=False, slots=True)
 class MirrorRun:
-    """Events written to one segment, in order, from the first one mirrored to its end."""
+    """Events written to one segment and not taken yet, in order; they run to the segment's end."""
 
     segment: Segment
-    events: list[SpooledEvent]
-    pos: int = 0  # the first event not yet taken
+    events: list[SpooledEvent]  # not yet taken, oldest first
 
     def end_of(self, index: int) -> int:
         """Where the record of ``events[index]`` starts (the segment's end past the last)."""
@@ -89,29 +87,29 @@ class Mirror:
         run = self._run_at(segment)
         if run is None:
             return None
-        events, first = run.events, run.pos
-        if first >= len(events) or events[first].offset != segment.read_pos:
+        events = run.events
+        if not events or events[0].offset != segment.read_pos:
             return None
-        last = min(len(events), first + max_events)
-        start = events[first].offset
+        last = min(len(events), max_events)
+        start = events[0].offset
         if run.end_of(last) - start > max_bytes:
             # Records are longer than their visitors: count the visitors, as a disk read does.
             nbytes = 0
-            for index in range(first, last):
+            for index in range(last):
                 size = len(events[index].visitor)
-                if index > first and nbytes + size > max_bytes:
+                if index and nbytes + size > max_bytes:
                     last = index
                     break
                 nbytes += size
-        taken = events[first:last]
+        taken = events[:last]
         position = run.end_of(last)
         self.bytes -= position - start
-        run.pos = last
-        if last == len(events) or last >= _TRIM:
-            del events[:last]  # the list object stays the tail the writer appends to
-            run.pos = 0
-            if not events and run.segment is not self.tail_segment:
-                self.runs.remove(run)
+        # Dropped from the list at once (the list object stays the tail the writer appends
+        # to): taken events left in it were freed thousands at a time when it was finally
+        # cut, a millisecond on the worker with the interpreter lock held (bench/stall_probe.py).
+        del events[:last]
+        if not events and run.segment is not self.tail_segment:
+            self.runs.remove(run)
         return taken, position
 
     def _run_at(self, segment: Segment) -> MirrorRun | None:
@@ -121,16 +119,16 @@ class Mirror:
             run = runs[0]
             if run.segment is segment:
                 events = run.events
-                if run.pos < len(events) and events[run.pos].offset < segment.read_pos:
-                    pos = bisect_left(events, segment.read_pos, run.pos, key=_offset)
-                    self.bytes -= run.end_of(pos) - events[run.pos].offset
-                    run.pos = pos
+                if events and events[0].offset < segment.read_pos:
+                    passed = bisect_left(events, segment.read_pos, key=_offset)
+                    self.bytes -= run.end_of(passed) - events[0].offset
+                    del events[:passed]
                 return run
             if run.segment.number > segment.number:
                 return None  # the segment asked for was never mirrored
             runs.popleft()  # an older segment: read (or removed) without the mirror
-            if run.pos < len(run.events):
-                self.bytes -= run.segment.end - run.events[run.pos].offset
+            if run.events:
+                self.bytes -= run.segment.end - run.events[0].offset
             if run.segment is self.tail_segment:
                 self.tail, self.tail_segment = [], None
         return None
