@@ -8,28 +8,35 @@ ends it if it ever hangs); the parent checks what reached the collector.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import fcntl
+import json
 import os
 import signal
+import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from tests.delivery.factories import context, conversion
 from tests.spool.crash_helpers import stored_uuids, visitor_spans, wait_until
 
 from flagstream.collector import Collector, FaultConfig
 from flagstream.delivery.processor import BatchEventProcessor
+from flagstream.delivery.spool import EventSpool
+from flagstream.delivery.spool import format as fmt
+from flagstream.delivery.spool.closing import fork_mark
 from flagstream.events.ids import format_uuid
 from flagstream.events.user_event import EventContext
 
 
-def _fork(child: Callable[[int], int]) -> tuple[int, int]:
+def _fork(child: Callable[[int], int], fork: Callable[[], int] = os.fork) -> tuple[int, int]:
     """Run ``child(write_fd)`` in a forked child; returns (pid, read end of its pipe)."""
     read, write = os.pipe()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: forking a threaded process
-        pid = os.fork()
+        pid = fork()
     if pid == 0:  # pragma: no cover - the child
         code = 70
         try:
@@ -188,3 +195,61 @@ def test_a_child_that_exits_without_close_leaves_its_events_to_the_parent(tmp_pa
         assert set(stored_uuids(collector)) == set(parent) | set(child_uuids)
         assert collector.duplicate_count() == 0
     assert os.listdir(directory) == []
+
+
+def _c_fork() -> int:
+    """fork() straight from libc, as uWSGI forks its workers: no at-fork hook of Python runs."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.fork.restype = ctypes.c_int
+    pid = int(libc.fork())
+    if pid < 0:
+        raise OSError(ctypes.get_errno(), "fork failed")
+    return pid
+
+
+def _visitors_by_owner(directory: str) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for name in sorted(os.listdir(directory)):
+        if name.endswith(".seg"):
+            data = (Path(directory) / name).read_bytes()
+            records = fmt.scan(data, fmt.HEADER_SIZE, len(data), at_end=True)
+            ids = [
+                json.loads(r.data)["visitor_id"]
+                for r in records
+                if isinstance(r, fmt.Record) and r.kind == fmt.EVENT
+            ]
+            out.setdefault(name.split("-")[0], []).extend(ids)
+    return out
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="MADV_WIPEONFORK is Linux's")
+def test_a_fork_that_runs_no_at_fork_hook_still_gives_the_child_its_own_files(tmp_path: Path) -> None:
+    # The spool notices the fork by a page the kernel zeroes in the child, not by getpid().
+    assert fork_mark() is not None, "this kernel has no MADV_WIPEONFORK (Linux 4.14+)"
+    directory = str(tmp_path / "spool")
+    ctx = context()
+    spool = EventSpool(directory, fsync="never")
+    try:
+        parent_owner = spool.owner
+        for i in range(3):
+            spool.append(conversion(ctx, user=f"parent-{i}"))
+
+        def child(out: int) -> int:
+            mark_zeroed = spool._fork_mark is not None and spool._fork_mark[0] == 0
+            spool.append(conversion(ctx, user="child-0"))
+            os.write(out, f"{spool.owner} {int(mark_zeroed)}".encode())
+            spool.close()
+            return 0
+
+        pid, read = _fork(child, _c_fork)
+        code, (child_owner, mark_zeroed) = _reap(pid, read)
+        assert code == 0
+        assert mark_zeroed == "1", "the kernel did not empty the fork mark in the child"
+        spool.append(conversion(ctx, user="parent-3"))
+        assert spool.owner == parent_owner
+        assert child_owner != parent_owner, "the child kept writing as the parent"
+        by_owner = _visitors_by_owner(directory)
+        assert by_owner[parent_owner] == ["parent-0", "parent-1", "parent-2", "parent-3"]
+        assert by_owner[child_owner] == ["child-0"]
+    finally:
+        spool.close()

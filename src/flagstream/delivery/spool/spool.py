@@ -127,6 +127,7 @@ class EventSpool(SpoolWriter, SpoolWindows):
         """Fresh state for this process: a new owner id, its lock and first segment."""
         self._lock = threading.Lock()
         self._pid = os.getpid()
+        self._fork_mark = closing.fork_mark()
         self.owner = secrets.token_hex(16)
         self._own = deque()  # oldest first; the last one is active while healthy
         self._backlog = deque()  # adopted segments, oldest first

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import mmap
 import os
 import threading
 import time
@@ -46,6 +47,7 @@ class SpoolState:
     _logger: LoggerLike
     _lock: threading.Lock
     _pid: int
+    _fork_mark: mmap.mmap | None  # zeroed by the kernel in a forked child (closing.fork_mark)
     _own: deque[Segment]  # oldest first; the last one is active while healthy
     _backlog: deque[Segment]  # adopted segments, oldest first
     _adopted: dict[str, int]  # dead owner -> the descriptor of its lock we hold

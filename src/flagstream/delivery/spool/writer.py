@@ -49,7 +49,10 @@ class SpoolWriter(SpoolState):
         if len(visitor) > _MAX_VISITOR:
             return FALLBACK  # the memory path refuses it as too_large, as without a spool
         visitor_crc = _crc32(visitor)  # before the lock: only the sequence number needs it
-        if self._pid != _getpid():  # forked where at-fork hooks do not run (uWSGI by default)
+        # Forked where at-fork hooks do not run (uWSGI by default): one byte the kernel
+        # zeroed in the child, or getpid() where that page is not available.
+        mark = self._fork_mark
+        if (not mark[0]) if mark is not None else self._pid != _getpid():
             try:
                 self._after_fork_in_child()
             except Exception:  # e.g. no thread can be started: keep the event in memory
