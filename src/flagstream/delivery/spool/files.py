@@ -145,8 +145,13 @@ class Listing:
         return sum(e.size for e in self.segments) + sum(self.acks.values()) + sum(self.corrupt.values())
 
     def owners(self) -> set[str]:
-        """Every owner id that has a lock file or a segment."""
-        return self.locks | {e.owner for e in self.segments}
+        """Every owner id that has a lock file, a segment or an acknowledgement file.
+
+        An owner whose lock and segments are all gone but for an acknowledgement file
+        is adopted too, so that the file is removed instead of staying for good.
+        """
+        acked = {m[1] for name in self.acks if (m := ACK_RE.match(name)) is not None}
+        return self.locks | {e.owner for e in self.segments} | acked
 
 
 def list_dir(directory: str) -> Listing:
