@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import itertools
 import logging
@@ -308,6 +309,7 @@ class SegmentWriteFaults:
         self.full = False
         self.short_next: int | None = None
         self.failed = 0
+        self._held: Any = None
 
     # The modules of the spool that write segments: the caller's append and segment creation.
     _MODULES = (writer_module, state_module)
@@ -316,19 +318,37 @@ class SegmentWriteFaults:
         for module in self._MODULES:
             assert module.os is os, "another SegmentWriteFaults is still installed"
             module.os = _OsProxy(self)  # type: ignore[assignment]
+        # The append's write with the interpreter lock held (writer.held_write) fails the same way.
+        writer_module.load_held_write()
+        self._held = writer_module.held_write
+        if self._held is not None:
+            writer_module.held_write = self.write_held
 
     def uninstall(self) -> None:
         for module in self._MODULES:
             module.os = os
+        writer_module.held_write = self._held
 
     def write(self, fd: int, data: Any) -> int:
+        return self._write(fd, data, os.write)
+
+    def write_held(self, fd: int, data: bytes, size: Any) -> int:
+        # writer.held_write's contract: -1 and ctypes' errno on failure.
+        assert self._held is not None
+        try:
+            return self._write(fd, data, lambda fd, data: self._held(fd, data, type(size)(len(data))))
+        except OSError as exc:
+            ctypes.set_errno(exc.errno or errno.EIO)
+            return -1
+
+    def _write(self, fd: int, data: Any, write: Any) -> int:
         if (self.full or self.short_next is not None) and is_segment_fd(fd):
             if self.short_next is not None:
                 cut, self.short_next = self.short_next, None
-                return os.write(fd, bytes(data)[:cut])
+                return int(write(fd, bytes(data)[:cut]))
             self.failed += 1
             raise OSError(errno.ENOSPC, "No space left on device (injected)")
-        return os.write(fd, data)
+        return int(write(fd, data))
 
 
 @contextlib.contextmanager

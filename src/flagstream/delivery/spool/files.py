@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass
 
 __all__ = [
+    "LOCAL_FILESYSTEMS",
     "NETWORK_FILESYSTEMS",
     "Listing",
     "claim_lock",
@@ -34,6 +35,10 @@ __all__ = [
 SEGMENT_RE = re.compile(r"^([0-9a-f]{32})-(\d{8})\.seg$")
 ACK_RE = re.compile(r"^([0-9a-f]{32})-(\d{8})\.ack$")
 LOCK_RE = re.compile(r"^([0-9a-f]{32})\.lock$")
+#: Where a write goes to the page cache and returns (the writer may hold the interpreter lock).
+LOCAL_FILESYSTEMS = frozenset(
+    {"ext2", "ext3", "ext4", "xfs", "btrfs", "f2fs", "zfs", "bcachefs", "jfs", "tmpfs", "ramfs", "overlay"}
+)
 #: File systems where flock is emulated, local-only or missing: the spool warns on them.
 NETWORK_FILESYSTEMS = frozenset(
     {"nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "ceph", "glusterfs", "fuse.sshfs", "fuse.s3fs", "afs"}

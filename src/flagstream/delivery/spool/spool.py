@@ -1,7 +1,7 @@
 """``EventSpool``: the durable on-disk spool of one process (see ``docs/delivery.md``).
 
 The caller's thread (``append``) turns the event into its visitor JSON, frames
-it and makes one ``os.write`` on the active segment's ``O_APPEND`` descriptor:
+it and makes one ``write()`` on the active segment's ``O_APPEND`` descriptor:
 when ``append`` returns, the bytes are in the kernel and survive the death of
 the process. Delivery workers ``take`` windows of events from the segments
 (this process's own, oldest first, then adopted ones), deliver them through the
@@ -31,10 +31,23 @@ from dataclasses import dataclass, field
 
 from flagstream._logging import get_logger
 from flagstream.delivery.spool import closing, keeper
-from flagstream.delivery.spool.files import NETWORK_FILESYSTEMS, create_lock, filesystem_type, list_dir
+from flagstream.delivery.spool.files import (
+    LOCAL_FILESYSTEMS,
+    NETWORK_FILESYSTEMS,
+    create_lock,
+    filesystem_type,
+    list_dir,
+)
 from flagstream.delivery.spool.mirror import Mirror
 from flagstream.delivery.spool.windows import SpoolWindow, SpoolWindows
-from flagstream.delivery.spool.writer import ACCEPTED, ACCEPTED_WAKE, DROPPED, FALLBACK, SpoolWriter
+from flagstream.delivery.spool.writer import (
+    ACCEPTED,
+    ACCEPTED_WAKE,
+    DROPPED,
+    FALLBACK,
+    SpoolWriter,
+    load_held_write,
+)
 from flagstream.errors import ConfigurationError
 
 __all__ = ["ACCEPTED", "ACCEPTED_WAKE", "DROPPED", "FALLBACK", "EventSpool", "SpoolStats", "SpoolWindow"]
@@ -118,6 +131,9 @@ class EventSpool(SpoolWriter, SpoolWindows):
                 self.directory,
                 kind,
             )
+        # Only where a write lands in the page cache: a network or FUSE file system can
+        # block a write for as long as its server takes, and every thread would wait.
+        self._write_held = kind in LOCAL_FILESYSTEMS and load_held_write()
         self._start(construction=True)
         _live.add(self)
 

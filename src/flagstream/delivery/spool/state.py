@@ -43,6 +43,7 @@ class SpoolState:
     fsync_interval: float
     segment_bytes: int
     reprobe_interval: float
+    _write_held: bool  # append writes with the interpreter lock held (writer.held_write)
     owner: str
     _logger: LoggerLike
     _lock: threading.Lock

@@ -2,6 +2,15 @@
 
 Everything here runs on the application's thread inside ``process()``, so it
 does no fsync, no directory scan and no waiting: the keeper thread does those.
+
+On a local file system the ``write()`` is libc's, called through ``ctypes`` with
+the interpreter lock held, as an in-memory enqueue holds it. ``os.write`` lets go
+of the lock for the system call, and a delivery worker waiting for it then runs
+its next slice while the caller waits to get the lock back: that hand-off was
++37 to +50 us of the caller's p99 (``bench/spool.py cost``, BENCHMARKS.md). A
+write to the page cache does not block for long; if one ever takes more than
+``SLOW_HELD_WRITE`` seconds, this spool goes back to ``os.write`` for good, so a
+stalling disk blocks only the calling thread.
 """
 
 from __future__ import annotations
@@ -11,6 +20,8 @@ import errno
 import os
 import time
 import zlib
+from collections.abc import Callable
+from typing import Any
 
 from flagstream.delivery.spool import format as fmt
 from flagstream.delivery.spool.mirror import MIRROR_BYTES
@@ -19,7 +30,15 @@ from flagstream.delivery.spool.state import SpoolState
 from flagstream.events.payload import visitor_bytes
 from flagstream.events.user_event import UserEvent
 
-__all__ = ["ACCEPTED", "ACCEPTED_WAKE", "DROPPED", "FALLBACK", "SpoolWriter"]
+__all__ = [
+    "ACCEPTED",
+    "ACCEPTED_WAKE",
+    "DROPPED",
+    "FALLBACK",
+    "SLOW_HELD_WRITE",
+    "SpoolWriter",
+    "load_held_write",
+]
 
 ACCEPTED = 0
 ACCEPTED_WAKE = 1  # accepted, and a batch's worth is waiting: wake a worker
@@ -34,6 +53,42 @@ _pack_head = fmt.HEAD.pack
 _MAGIC = fmt.RECORD_MAGIC
 _fdatasync = getattr(os, "fdatasync", os.fsync)
 _new = tuple.__new__  # a SpooledEvent without its Python-level __new__
+_clock = time.perf_counter
+
+#: A write with the interpreter lock held that takes longer than this turns held writes off.
+SLOW_HELD_WRITE = 0.001
+
+#: libc's ``write(fd, data, size)`` with the interpreter lock held (a ``ctypes`` function that
+#: returns -1 and sets ``ctypes``' errno on failure), once :func:`load_held_write` found it.
+held_write: Callable[[int, bytes, Any], int] | None = None
+_size_t: Callable[[int], Any] = int
+
+
+def load_held_write() -> bool:
+    """Load :data:`held_write` (once); whether this interpreter has it."""
+    global held_write, _size_t
+    if held_write is None:
+        try:
+            import ctypes  # noqa: PLC0415 - only a spool on a local disk needs it
+
+            c_write = ctypes.PyDLL(None, use_errno=True).write  # PyDLL: the lock stays held
+            c_write.restype = ctypes.c_ssize_t
+        except (ImportError, OSError, AttributeError):  # no ctypes, or no libc symbols to find
+            return False
+        # The size as a c_size_t object rather than through argtypes: a third less call overhead.
+        _size_t = ctypes.c_size_t
+        held_write = c_write
+    return True
+
+
+def _held_write_failed(fd: int, data: bytes) -> int:
+    """The held write returned -1: retry an interrupted one (releasing the lock), else raise."""
+    import ctypes  # noqa: PLC0415 - loaded already by load_held_write
+
+    code = ctypes.get_errno()
+    if code == errno.EINTR:
+        return os.write(fd, data)
+    raise OSError(code, os.strerror(code))
 
 
 class SpoolWriter(SpoolState):
@@ -79,7 +134,16 @@ class SpoolWriter(SpoolState):
                 meta = _pack_meta(seq, fmt.EVENT, index)
                 data = b"".join((_pack_head(_MAGIC, len(visitor), _crc32(meta, visitor_crc)), meta, visitor))
             try:
-                written = os.write(segment.fd, data)  # type: ignore[arg-type]
+                if self._write_held and held_write is not None:
+                    began = _clock()
+                    written = held_write(segment.fd, data, _size_t(len(data)))  # type: ignore[arg-type]
+                    took = _clock() - began
+                    if written < 0:
+                        written = _held_write_failed(segment.fd, data)  # type: ignore[arg-type]
+                    if took > SLOW_HELD_WRITE:
+                        self._release_on_write(took)
+                else:
+                    written = os.write(segment.fd, data)  # type: ignore[arg-type]
                 if self.fsync == "always":
                     _fdatasync(segment.fd)  # type: ignore[arg-type]
             except OSError as exc:
@@ -119,6 +183,15 @@ class SpoolWriter(SpoolState):
             if self._budget <= 0 and self.on_full == "drop_oldest":
                 self._shed_oldest()
         return ACCEPTED_WAKE if wake else ACCEPTED
+
+    def _release_on_write(self, took: float) -> None:
+        """A held write was slow: from now on, let other threads run while the disk blocks."""
+        self._write_held = False
+        self._logger.warning(
+            "flagstream: a write to spool %s took %.1f ms; spool writes release the interpreter lock from now on",
+            self.directory,
+            took * 1000,
+        )
 
     def _shed_oldest(self) -> None:
         """Over budget: drop this process's oldest sealed segment now (lock held).
