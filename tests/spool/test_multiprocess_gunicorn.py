@@ -61,6 +61,7 @@ class Gunicorn:
             "FLAGSTREAM_TEST_DATAFILE": DATAFILE,
         }
         fd = self.listener.fileno()
+        self.log_path = log
         self._log = log.open("wb")
         assert GUNICORN is not None
         self.process = subprocess.Popen(
@@ -125,6 +126,11 @@ def gunicorn_run(tmp_path: Path) -> Iterator[tuple[Collector, Gunicorn, str]]:
             if server.process.poll() is None:
                 server.process.kill()
                 server.process.wait(10)
+
+
+def _log_tail(server: Gunicorn) -> str:
+    """The end of gunicorn's log, for a failure message (a rare CI failure left nothing else)."""
+    return "\ngunicorn log:\n" + server.log_path.read_text(errors="replace")[-3000:]
 
 
 def _answers(server: Gunicorn) -> bool:
@@ -211,20 +217,20 @@ def test_a_gunicorn_worker_killed_with_sigkill_has_its_events_delivered_by_an_ad
     _send(server, served, "after", 100)  # served by the survivors and the master's new worker
     reported = set(served.events)
     assert wait_until(lambda: reported <= set(stored_uuids(collector)), 30.0), (
-        "the dead worker's events stayed"
+        f"the dead worker's events stayed{_log_tail(server)}"
     )
     assert wait_until(lambda: files_of(directory, owner) == [], 15.0), (
-        f"the dead worker's files were not removed: {files_of(directory, owner)}"
+        f"the dead worker's files were not removed: {files_of(directory, owner)}{_log_tail(server)}"
     )
-    assert server.stop() == 0
+    assert server.stop() == 0, _log_tail(server)
     stored = stored_uuids(collector)
     missing = reported - set(stored)
-    assert not missing, f"{len(missing)} of {len(reported)} events lost"
+    assert not missing, f"{len(missing)} of {len(reported)} events lost{_log_tail(server)}"
     started_no_answer = {uuid for uuid, visitor in stored.items() if visitor in served.failed}
     unknown = set(stored) - reported - _warmup(stored) - started_no_answer
-    assert not unknown, f"{len(unknown)} events nobody reported"
+    assert not unknown, f"{len(unknown)} events nobody reported{_log_tail(server)}"
     assert collector.duplicate_count() <= IN_FLIGHT * BATCH, collector.duplicate_count()
-    assert os.listdir(directory) == []
+    assert os.listdir(directory) == [], f"{os.listdir(directory)}{_log_tail(server)}"
     print(
         f"gunicorn, one worker killed: {len(reported)} events, {len(served.failed)} failed requests, "
         f"{collector.duplicate_count()} duplicates, {len(set(served.pids) - before)} new worker(s) answered"
