@@ -9,26 +9,36 @@ client can call it from the loop or from any thread.
 
 There is no exit hook or fork hook here: an event loop cannot run at
 interpreter exit. Call ``await processor.aclose()`` in the application's
-shutdown (e.g. an ASGI lifespan handler).
+shutdown (e.g. an ASGI lifespan handler). With a spool (``spool=``, as for
+``BatchEventProcessor``) an accepted event is on disk when ``process()``
+returns, so a process that exits without ``aclose()`` loses nothing: the next
+one delivers it. Reading the spool and closing it run in the loop's default
+executor; an acknowledgement is one small append on the loop, as ``process()`` is.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import functools
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from flagstream.delivery._driver import DriverBase
 from flagstream.delivery.adapters import as_result_dispatcher
+from flagstream.delivery.aio_spool import AsyncSpoolWindows
 from flagstream.delivery.core import ACCEPTED_WAKE, REFUSED, BatchCore, Window
-from flagstream.delivery.plan import Send, Settle, Wait, delivery_plan
+from flagstream.delivery.plan import Plan, Send, Settle, Wait, delivery_plan
 from flagstream.delivery.protocols import AsyncResultDispatcher, DeadLetterHandler
 from flagstream.delivery.result import DeliveryOutcome, DispatchResult
 from flagstream.delivery.retry import RetryPolicy
 from flagstream.delivery.settings import BatchSettings
+from flagstream.delivery.spool.options import SpoolOption, open_spool
+from flagstream.delivery.spool.spool import ACCEPTED_WAKE as SPOOL_WAKE
+from flagstream.delivery.spool.spool import FALLBACK, EventSpool
 from flagstream.delivery.stats import FlushReport
 from flagstream.errors import ConfigurationError
 from flagstream.events.payload import estimated_size
@@ -39,7 +49,7 @@ __all__ = ["AsyncBatchEventProcessor"]
 _NEVER = float("inf")
 
 
-class AsyncBatchEventProcessor(DriverBase):
+class AsyncBatchEventProcessor(DriverBase, AsyncSpoolWindows):
     """Batches user events and delivers them from tasks on the running event loop.
 
     Takes the same options as :class:`~flagstream.delivery.processor.BatchEventProcessor`
@@ -69,6 +79,7 @@ class AsyncBatchEventProcessor(DriverBase):
         on_outcome: Callable[[DeliveryOutcome], None] | None = None,
         dead_letter: DeadLetterHandler | None = None,
         close_timeout: float = 5.0,
+        spool: SpoolOption = None,
     ) -> None:
         if overflow == "block":
             raise ConfigurationError(
@@ -106,11 +117,25 @@ class AsyncBatchEventProcessor(DriverBase):
         self._closed = False
         self._stop = False
         self._restarts = 0
+        # Last: a spool that cannot be opened raises ConfigurationError, and nothing else
+        # of this processor has started yet.
+        self._spool, self._owns_spool = open_spool(spool, logger)
+        if self._spool is not None:
+            self._spool.attach(settings.batch_size, self._signal)
 
     # -- the caller's side -------------------------------------------------------------
 
     def process(self, user_event: UserEvent) -> None:
         """Queue ``user_event``; cheap, never blocks, never raises. Safe from any thread."""
+        spool = self._spool
+        if spool is not None:
+            written = spool.append(user_event)
+            if written != FALLBACK:  # on disk (or dropped by the spool's cap, and counted)
+                if self._loop is None:
+                    self._start_if_in_loop()
+                if written == SPOOL_WAKE:
+                    self._signal()
+                return
         try:
             size = estimated_size(user_event)
         except Exception:
@@ -190,6 +215,8 @@ class AsyncBatchEventProcessor(DriverBase):
         assert self._wake is not None
         wake = self._wake
         core = self._core
+        spool = self._spool
+        flush_interval = self.settings.flush_interval
         while not self._stop:
             wake.clear()
             with self._lock:
@@ -198,29 +225,51 @@ class AsyncBatchEventProcessor(DriverBase):
                 drops = core.take_unreported()
             if drops:
                 self._report_refusals(drops)
-            if window is None:
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(wake.wait(), wait)
+            if window is not None:
+                await self._guarded(
+                    self._deliver(core, window), functools.partial(self._settle_rest, core, window)
+                )
                 continue
-            try:
-                await self._deliver(core, window)
-            except asyncio.CancelledError:
-                self._settle(core, window, Settle(window.remaining, False, "shutdown"))
-                raise
-            except Exception as exc:
-                self._logger.error("flagstream: unexpected error delivering events: %r", exc)
-                self._settle(core, window, Settle(window.remaining, False, "internal_error"))
-            except BaseException:
-                # The task dies (a dispatcher raised SystemExit or similar); its window is
-                # settled so flushes do not wait for it, and the next process() or aflush()
-                # starts a replacement.
-                self._settle(core, window, Settle(window.remaining, False, "internal_error"))
-                raise
+            if spool is not None:
+                if spool.due(time.monotonic(), flush_interval, core.closing):
+                    await self._deliver_spooled(core, spool)
+                    continue
+                wait = min(wait, spool.wait_time(time.monotonic(), flush_interval))
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(wake.wait(), wait)
+
+    async def _guarded(self, delivery: Awaitable[None], settle_rest: Callable[[str], None]) -> None:
+        """Run one window's delivery; whatever ends it, the rest of the window is settled."""
+        try:
+            await delivery
+        except asyncio.CancelledError:
+            settle_rest("shutdown")
+            raise
+        except Exception as exc:
+            self._logger.error("flagstream: unexpected error delivering events: %r", exc)
+            settle_rest("internal_error")
+        except BaseException:
+            # The task dies (a dispatcher raised SystemExit or similar); its window is
+            # settled so flushes do not wait for it, and the next process() or aflush()
+            # starts a replacement.
+            settle_rest("internal_error")
+            raise
+
+    def _plan(self, events: Sequence[Any], build: Callable[[Sequence[Any]], Any] | None = None) -> Plan:
+        settings = self.settings
+        return delivery_plan(
+            events, self._retry, settings.max_request_bytes, time.monotonic, self._rng, build
+        )
+
+    def _settle_rest(self, core: BatchCore, window: Window, reason: str) -> None:
+        self._settle(core, window, Settle(window.remaining, False, reason))
 
     async def _deliver(self, core: BatchCore, window: Window) -> None:
-        plan = delivery_plan(
-            window.events, self._retry, self.settings.max_request_bytes, time.monotonic, self._rng
+        await self._carry_out(
+            core, self._plan(window.events), lambda action: self._settle(core, window, action)
         )
+
+    async def _carry_out(self, core: BatchCore, plan: Plan, settle: Callable[[Settle], None]) -> None:
         reply: DispatchResult | str | None = None
         while True:
             try:
@@ -232,7 +281,7 @@ class AsyncBatchEventProcessor(DriverBase):
             elif isinstance(action, Wait):
                 reply = await self._backoff(action)
             else:
-                self._settle(core, window, action)
+                settle(action)
                 reply = None
 
     async def _send(self, core: BatchCore, action: Send) -> DispatchResult:
@@ -284,14 +333,19 @@ class AsyncBatchEventProcessor(DriverBase):
         if not self._closed:
             self._restart_dead_tasks()
         core = self._core
+        spool = self._spool
         with self._lock:
             target = core.request_flush()
+            spool_target = spool.request_flush() if spool is not None else 0
             delivered, dropped = core.delivered, dict(core.dropped)
         self._wake.set()
         while True:
             self._settled.clear()
             with self._lock:
+                # Own spooled events count until settled; a dead process's backlog does not.
                 pending = core.pending_before(target)
+                if spool is not None:
+                    pending += spool.pending_before(spool_target)
             remaining = deadline - time.monotonic()
             if not pending or remaining <= 0:
                 break
@@ -329,12 +383,19 @@ class AsyncBatchEventProcessor(DriverBase):
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        spool = self._spool
+        spooled = spool.unsettled_own() if spool is not None else 0  # on disk for the next process
+        if spool is not None and self._owns_spool:
+            await asyncio.get_running_loop().run_in_executor(None, spool.close)
         if self._owns_dispatcher:
             closer = getattr(self.event_dispatcher, "aclose", None)
             if closer is not None:
                 await closer()
         with self._lock:
-            return self._report(core, start, delivered, dropped, core.in_flight_events)
+            report = self._report(core, start, delivered, dropped, core.in_flight_events)
+        if not spooled:
+            return report
+        return dataclasses.replace(report, timed_out=True, spooled=spooled)
 
     async def __aenter__(self) -> AsyncBatchEventProcessor:
         self.start()
@@ -342,6 +403,11 @@ class AsyncBatchEventProcessor(DriverBase):
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
+
+    @property
+    def spool(self) -> EventSpool | None:
+        """The durable spool this processor writes to, if any."""
+        return self._spool
 
     def stop(self) -> None:
         """Synchronous callers (the client's ``close``) cannot await: schedule ``aclose``."""

@@ -27,11 +27,11 @@ from flagstream.delivery.result import DeliveryOutcome, DispatchResult
 from flagstream.delivery.retry import RetryPolicy
 from flagstream.delivery.settings import BatchSettings
 from flagstream.delivery.spool.options import SpoolOption, open_spool
-from flagstream.delivery.spool.segment import SpooledEvent
 from flagstream.delivery.spool.spool import ACCEPTED_WAKE, FALLBACK, EventSpool, SpoolWindow
+from flagstream.delivery.spooling import from_visitors, log_kept, settle_window
 from flagstream.delivery.stats import FlushReport, freeze_counts
 from flagstream.events.log_event import LogEvent
-from flagstream.events.payload import build_log_event, estimated_size, log_event_from_visitors
+from flagstream.events.payload import build_log_event, estimated_size
 from flagstream.events.user_event import UserEvent
 
 __all__ = ["BatchEventProcessor"]
@@ -47,12 +47,6 @@ _HANDOFF = 1e-6
 # delivery down, and one that starts meanwhile waits for at most that many slices.
 _CONTENDED = 0.001
 _IDLE_SLICES = 2
-_KEPT_IN_SPOOL = frozenset({"retry_exhausted", "shutdown"})
-
-
-def _from_visitors(events: Sequence[SpooledEvent]) -> LogEvent:
-    """One request from spooled events of one context: the bytes the caller wrote."""
-    return log_event_from_visitors(events[0].context, [event.visitor for event in events])
 
 
 class BatchEventProcessor(DriverBase):
@@ -368,7 +362,7 @@ class BatchEventProcessor(DriverBase):
             core.closing,
         )
         if window is not None:
-            plan = self._plan(window.events, _from_visitors)
+            plan = self._plan(window.events, from_visitors)
             self._carry_out(
                 core,
                 plan,
@@ -381,27 +375,11 @@ class BatchEventProcessor(DriverBase):
 
     def _settle_spooled(self, core: BatchCore, window: SpoolWindow, action: Settle) -> None:
         assert self._spool is not None
-        # Retries ran out or close() is ending the wait: the events are safe on disk and are
-        # sent again later (or by the next process), so this is not a drop.
-        keep = not action.delivered and action.reason in _KEPT_IN_SPOOL
-        kept = action.items if keep else ()
-        with self._lock:  # one step for flush(): the spool's count and ours change together
-            self._spool.settle(window, action.events, delivered=action.delivered, keep=kept)  # type: ignore[arg-type]
-            if action.delivered:
-                if window.own:
-                    core.delivered += action.events
-            elif not keep:
-                reason = action.reason or "internal_error"
-                core.dropped[reason] = core.dropped.get(reason, 0) + action.events
+        with self._lock:
+            keep = settle_window(self._spool, core, window, action)
             self._settled.notify_all()
         if keep:
-            error = action.result.error if action.result else None
-            self._logger.warning(
-                "flagstream: %d event(s) not delivered yet (%s: %s); they stay in the spool",
-                action.events,
-                action.reason,
-                error,
-            )
+            log_kept(self._logger, action)
             return
         self._after_settle(action, replayed=not window.own)
 
