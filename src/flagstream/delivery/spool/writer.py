@@ -7,7 +7,7 @@ On a local file system the ``write()`` is libc's, called through ``ctypes`` with
 the interpreter lock held, as an in-memory enqueue holds it. ``os.write`` lets go
 of the lock for the system call, and a delivery worker waiting for it then runs
 its next slice while the caller waits to get the lock back: that hand-off was
-+37 to +50 us of the caller's p99 (``bench/spool.py cost``, BENCHMARKS.md). A
++34 to +53 us of a ``decide``'s p99 (``bench/spool.py cost``, BENCHMARKS.md). A
 write to the page cache does not block for long; if one ever takes more than
 ``SLOW_HELD_WRITE`` seconds, this spool goes back to ``os.write`` for good, so a
 stalling disk blocks only the calling thread.
