@@ -283,3 +283,17 @@ def test_cli_verify_reports_damage(tmp_path):
     assert "damaged stretch" in verify.stdout
     missing = _run("-m", "flagstream", "spool", "status", str(tmp_path / "nope"))
     assert missing.returncode == 2
+
+
+def test_an_event_after_close_is_the_processors_closed_drop_not_a_degraded_spool(tmp_path):
+    from tests.delivery.factories import RecordingDispatcher
+
+    from flagstream.delivery import BatchEventProcessor
+
+    processor = BatchEventProcessor(RecordingDispatcher(), spool=tmp_path, flush_interval=0.05)
+    processor.process(conversion(context()))
+    assert processor.close(timeout=5).completed
+    processor.process(conversion(context()))
+    stats = processor.stats()
+    assert stats.dropped.get("closed") == 1
+    assert stats.spool_degraded == 0

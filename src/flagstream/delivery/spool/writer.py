@@ -114,7 +114,8 @@ class SpoolWriter(SpoolState):
                 return FALLBACK
         with self._lock:
             if not self._healthy:
-                self.degraded_events += 1
+                if not self._closed:  # after close() the processor counts it (as closed)
+                    self.degraded_events += 1
                 return FALLBACK
             if self._budget <= 0 and self.on_full == "drop_newest":
                 self._count("spool_cap", 1)
