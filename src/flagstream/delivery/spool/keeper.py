@@ -50,6 +50,10 @@ class Keeper(Adoption):
         self._dir_dirty = False
         self._last_sync = time.monotonic()
         self._last_scan = 0.0
+        # A segment was sealed since the last scan: scan on this pass. A peer that started
+        # after our last scan shrank our share of max_bytes; scanning once per segment written
+        # keeps what we spend on a stale share to about a segment (tests/spool/test_multiprocess_workers.py).
+        self._rotated = False
         self._last_adopt = 0.0
         self._last_probe = time.monotonic()
         self._thread = threading.Thread(target=self._run, name="flagstream-spool", daemon=True)
@@ -95,8 +99,9 @@ class Keeper(Adoption):
         if not spool._healthy and now - self._last_probe >= spool.reprobe_interval:
             self._last_probe = now
             self._probe()
-        if now - self._last_scan >= _SCAN_EVERY or self._over_budget():
+        if now - self._last_scan >= _SCAN_EVERY or self._over_budget() or self._rotated:
             self._last_scan = now
+            self._rotated = False
             try:
                 listing = list_dir(spool.directory)
                 if spool._healthy and not os.path.exists(
@@ -135,6 +140,7 @@ class Keeper(Adoption):
             for segment in dirty:
                 segment.dirty = segment.ack_dirty = False
             sealed = any(s.sealed for s in dirty)
+            self._rotated = self._rotated or sealed
         for fd in fds:
             with contextlib.suppress(OSError):
                 os.fsync(fd)
