@@ -304,21 +304,26 @@ class Keeper(Adoption):
         with spool._lock:
             lane = spool._own if owner == spool.owner else spool._backlog
             segment = next((s for s in lane if s.owner == owner and s.number == number), None)
-            if segment is None or segment.deleted:
-                return False
+            if segment is None or segment.deleted or segment.reading:
+                return False  # a worker is reading it: the next pass tries again
             if segment is spool._active():
                 if spool._next is None:
                     return False
                 segment.sealed = True
                 spool._own.append(spool._next)
                 spool._next = None
-            lost = segment.unread if segment.own else -1
             start, end, settled = segment.read_pos, segment.end, segment.settled
-        if lost < 0:
-            lost = count_unsettled(segment.path, start, end, settled)
+            # An adopted segment's unsettled events are counted from its file, without the
+            # lock: marked as being read, no window is taken from it meanwhile. A window taken
+            # then would be sent and also counted as dropped.
+            segment.reading = not segment.own
+        lost = 0 if segment.own else count_unsettled(segment.path, start, end, settled)  # never raises
         with spool._lock:
+            segment.reading = False
             if segment.deleted:
                 return False
+            if segment.own:  # counted now, under the lock _lose runs under
+                lost = segment.unread
             spool._lose(segment, reason, lost, f"{reason}: removed {os.path.basename(segment.path)}")
         self._dir_dirty = True
         return True
