@@ -52,7 +52,7 @@ class Keeper(Adoption):
         self._last_scan = 0.0
         # A segment was sealed since the last scan: scan on this pass. A peer that started
         # after our last scan shrank our share of max_bytes; scanning once per segment written
-        # keeps what we spend on a stale share to about a segment (tests/spool/test_multiprocess_workers.py).
+        # keeps what we spend on a stale share to about a segment (tests/spool/test_outage_caps.py).
         self._rotated = False
         self._last_adopt = 0.0
         self._last_probe = time.monotonic()
