@@ -187,3 +187,47 @@ def test_scan_and_parse_acks_never_raise_on_arbitrary_bytes(blob):
         assert 0 <= item.offset < item.end <= len(blob)
     list(fmt.scan(blob, 0, len(blob), at_end=False))
     fmt.parse_acks(blob)
+
+
+def test_a_reader_never_sees_an_unsettled_sequence_number_as_settled_while_ranges_are_added():
+    # A worker reads a segment outside the spool's lock while another worker's window settles,
+    # so a thread switch may land between any two lines of SeqRanges.add. The reader's question
+    # is asked at every one of them here (sys.settrace), for numbers that are never settled: it
+    # must always hear "no" (a "yes" skipped the event for good in the kill -9 soak).
+    import random
+    import sys
+
+    from flagstream.delivery.spool.ranges import SeqRanges
+
+    ranges = SeqRanges()
+    never = [20 * k + 15 for k in range(200)]  # inside the gaps between the settled blocks
+    seen: list[object] = []
+
+    def ask() -> None:
+        try:
+            seen.extend(seq for seq in never if seq in ranges)
+        except Exception as exc:  # e.g. an index past the ends of the ranges
+            seen.append(exc)
+
+    def trace(frame, event, arg):  # type: ignore[no-untyped-def]
+        if frame.f_code is SeqRanges.add.__code__:
+            return local
+        return None
+
+    def local(frame, event, arg):  # type: ignore[no-untyped-def]
+        if event == "line":
+            sys.settrace(None)  # not inside the reader's own calls
+            ask()
+            sys.settrace(trace)
+        return local
+
+    blocks = list(range(200))
+    random.Random(7).shuffle(blocks)
+    sys.settrace(trace)
+    try:
+        for k in blocks:
+            ranges.add(20 * k, 10)
+    finally:
+        sys.settrace(None)
+    assert not seen, seen[:3]
+    assert len(ranges) == 2_000
