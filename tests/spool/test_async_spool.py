@@ -7,7 +7,6 @@ directory, and a producer on an event loop killed with SIGKILL.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import subprocess
@@ -65,8 +64,7 @@ def test_what_aclose_cannot_deliver_stays_on_disk_and_the_next_processor_deliver
         processor = AsyncBatchEventProcessor(down, spool=tmp_path, flush_interval=0.05, retry=FAST_RETRY)
         for event in events:
             processor.process(event)
-        await asyncio.sleep(0.2)  # windows go out, fail, and are kept
-        return await processor.aclose(timeout=0.5)
+        return await processor.aclose(timeout=0.5)  # its flush sends; every attempt fails
 
     report = asyncio.run(first())
     assert report.spooled == 60
@@ -183,11 +181,10 @@ def test_the_environment_gives_async_processors_a_spool_and_spool_false_opts_out
 
 
 def test_stats_of_an_async_spooled_processor_show_the_spool(tmp_path):
-    gate_closed = RecordingDispatcher(fail=10**9)
-
     async def main():
+        # Nothing is due (a 10 s interval, batches of 1 000): all 25 stay on disk.
         processor = AsyncBatchEventProcessor(
-            gate_closed, spool=tmp_path, flush_interval=10.0, batch_size=1000, retry=FAST_RETRY
+            RecordingDispatcher(), spool=tmp_path, flush_interval=10.0, batch_size=1000, retry=FAST_RETRY
         )
         for _ in range(25):
             processor.process(conversion())
@@ -201,4 +198,3 @@ def test_stats_of_an_async_spooled_processor_show_the_spool(tmp_path):
     assert stats.spool_healthy
     assert stats.enqueued == 25
     assert "spooled_events" in text
-    assert json.dumps(stats.spooled_events) == "25"
