@@ -4,17 +4,22 @@ after recovery every event that was not counted as dropped arrives."""
 
 from __future__ import annotations
 
+import os
+import secrets
 import threading
 import time
 
 import psutil
 import pytest
-from tests.delivery.factories import context
+from tests.delivery.factories import context, conversion
 from tests.spool.robust_helpers import Capture, KeeperDriver, dir_bytes, make_events, spool_options, uuid_of
 
 from flagstream.collector import Collector, FaultConfig
 from flagstream.delivery.processor import BatchEventProcessor
 from flagstream.delivery.retry import RetryPolicy
+from flagstream.delivery.spool import EventSpool
+from flagstream.delivery.spool import format as fmt
+from flagstream.delivery.spool.files import segment_name
 
 MiB = 1024 * 1024
 
@@ -201,10 +206,6 @@ def test_a_writer_learns_of_a_peer_that_started_after_it_within_a_segment(tmp_pa
     # what is free, but the first writer learns of it only at its keeper's next scan; it
     # scans after each segment it fills, so its stale share costs at most about a segment
     # (not the 1 s between periodic scans). Seen in CI as 5 % over the shared cap at start.
-    from tests.delivery.factories import conversion
-
-    from flagstream.delivery.spool import EventSpool
-
     options = {"max_bytes": 4 * MiB, "segment_bytes": 64 * 1024, "fsync": "never"}
     first = EventSpool(tmp_path, **options)
     second = None
@@ -229,3 +230,39 @@ def test_a_writer_learns_of_a_peer_that_started_after_it_within_a_segment(tmp_pa
         first.close()
         if second is not None:
             second.close()
+
+
+def _dead_owner(directory, records: int) -> str:
+    """Files a SIGKILLed process left: its unlocked lock file and a segment untouched for a minute."""
+    owner = secrets.token_hex(16)
+    (directory / f"{owner}.lock").write_bytes(b"")
+    data = fmt.encode_header(int(time.time() * 1000), bytes.fromhex(owner))
+    data += b"".join(fmt.encode_record(seq, fmt.EVENT, 0, b"{}") for seq in range(records))
+    segment = directory / segment_name(owner, 1)
+    segment.write_bytes(data)
+    old = time.time() - 60
+    os.utime(segment, (old, old))
+    return owner
+
+
+def test_dead_owners_lock_files_do_not_shrink_a_live_writers_share_of_max_bytes(tmp_path):
+    # After a crash loop, the lock files of dead owners stay until their backlog is drained.
+    # Counted as writers, 40 of them left a live writer 1/41 of the free space, and it dropped
+    # its own events (spool_cap) with the directory almost empty: the kill -9 soak lost them.
+    for _ in range(40):
+        _dead_owner(tmp_path, records=3)
+    spool = EventSpool(tmp_path, max_bytes=8 * MiB, segment_bytes=64 * 1024, fsync="never")
+    keeper = KeeperDriver(spool)  # no workers either: the dead owners' backlog stays
+    try:
+        event = conversion(context(), tags={"pad": "x" * 1000})
+        for _ in range(2_000):  # about 2.3 MiB, well under the 8 MiB free
+            spool.append(event)
+        assert spool.stats().dropped == {}
+        keeper.run()  # adopts the dead owners: their lock files stay, now held by this process
+        assert len([n for n in os.listdir(tmp_path) if n.endswith(".lock")]) == 41
+        for _ in range(2_000):
+            spool.append(event)
+        assert spool.stats().dropped == {}
+        assert spool._budget > 2 * MiB
+    finally:
+        spool.close()

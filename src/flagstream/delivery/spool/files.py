@@ -23,6 +23,7 @@ from dataclasses import dataclass
 __all__ = [
     "LOCAL_FILESYSTEMS",
     "NETWORK_FILESYSTEMS",
+    "WRITER_FRESH",
     "Listing",
     "claim_lock",
     "create_lock",
@@ -123,6 +124,11 @@ def claim_lock(directory: str, owner: str) -> int | None:
     return fd
 
 
+#: Seconds since a segment was last modified within which its owner counts as a live writer
+#: (live keepers touch their active segment about every second).
+WRITER_FRESH = 10.0
+
+
 @dataclass(slots=True)
 class Entry:
     """One segment file in a listing."""
@@ -148,6 +154,20 @@ class Listing:
     def total_bytes(self) -> int:
         """Bytes counted against ``max_bytes``: segments, acknowledgements and set-aside files."""
         return sum(e.size for e in self.segments) + sum(self.acks.values()) + sum(self.corrupt.values())
+
+    def writers(self, me: str, now: float) -> int:
+        """How many processes may be writing here: ``me``, and each owner with a lock file
+        whose segments were modified in the last :data:`WRITER_FRESH` seconds (``now`` is
+        ``time.time()``).
+
+        A live writer's keeper touches its active segment on every scan. A dead owner's
+        lock file stays until its backlog is drained, which after a crash loop can be
+        dozens of them: counted as writers, they shrank each live writer's share of
+        ``max_bytes`` to a sliver and it dropped its own events with the disk mostly free
+        (``tests/spool/test_outage_caps.py``).
+        """
+        live = {e.owner for e in self.segments if e.owner in self.locks and now - e.mtime < WRITER_FRESH}
+        return len(live | {me})
 
     def owners(self) -> set[str]:
         """Every owner id that has a lock file, a segment or an acknowledgement file.

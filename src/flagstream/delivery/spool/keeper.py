@@ -249,6 +249,7 @@ class Keeper(Adoption):
         spool = self._spool
         now = time.time()
         total = listing.total_bytes - self._remove_set_aside(listing, now)
+        writers = listing.writers(spool.owner, now)
         for entry in sorted(listing.segments, key=lambda e: e.mtime):
             if now - entry.mtime < spool.max_age:
                 break
@@ -261,7 +262,7 @@ class Keeper(Adoption):
             # the whole excess at once, and one busy writer beside idle ones keeps the space.
             mine = [e for e in listing.segments if e.owner == spool.owner or e.owner in spool._adopted]
             used = sum(e.size for e in mine)
-            keep = max(spool.max_bytes // max(1, len(listing.locks)), spool.max_bytes - (total - used))
+            keep = max(spool.max_bytes // writers, spool.max_bytes - (total - used))
             for entry in sorted(mine, key=lambda e: e.mtime):
                 if total <= spool.max_bytes or used <= keep:
                     break
@@ -273,7 +274,7 @@ class Keeper(Adoption):
             spool._listing_segments = len(listing.segments)
             # Every writer spends the same headroom until the next scan: give each its share,
             # so that together they overshoot by a scan's worth of one writer at most.
-            spool._budget = (spool.max_bytes - total) // max(1, len(listing.locks))
+            spool._budget = (spool.max_bytes - total) // writers
             created = [s.created for s in (*spool._own, *spool._backlog) if s.read_pos < s.end or s.inflight]
             spool._oldest_created = min(created) if created else 0.0
 

@@ -203,7 +203,7 @@ class EventSpool(SpoolWriter, SpoolWindows):
             listing = list_dir(self.directory)
         except OSError:
             return self.max_bytes
-        return (self.max_bytes - listing.total_bytes) // (len(listing.locks) + 1)
+        return (self.max_bytes - listing.total_bytes) // listing.writers(self.owner, time.time())
 
     @property
     def accepted(self) -> int:
