@@ -55,10 +55,13 @@ def _play(plan: list[tuple[object, ...]], events: list[ConversionEvent], *, mirr
         seen: list[object] = []
         open_windows = []
         made = iter(events)
+        written = 0
+        settled: set[int] = set()
         try:
             for step in plan:
                 if step[0] == "append":
                     spool.append(next(made))  # rotates by itself without the keeper
+                    written += 1
                 elif step[0] == "take":
                     _, max_events, max_bytes = step
                     window = spool.take(max_events, max_bytes, 0.0, 1.0, True)
@@ -73,9 +76,14 @@ def _play(plan: list[tuple[object, ...]], events: list[ConversionEvent], *, mirr
                     window = open_windows.pop(0)
                     keep = window.events if give_back else ()
                     spool.settle(window, len(window.events), delivered=delivered, keep=keep)
+                    if not give_back:
+                        settled.update(e.seq for e in window.events)
                     if give_back:
                         for segment in (*spool._own, *spool._backlog):
                             segment.not_before = 0.0
+                # What flush() and the workers' wake-ups go by: every event written and not
+                # settled, counted once, however often a given-back stretch is read again.
+                assert spool.unsettled_own() == written - len(settled), step
             while True:  # everything left is read in the end, by either path
                 window = spool.take(1000, 1 << 30, 0.0, 1.0, True)
                 if window is None:

@@ -59,7 +59,7 @@ class Segment:
     last_index: int | None = None
     settled: SeqRanges = field(default_factory=SeqRanges)
     records: int = 0  # own: event records written
-    handed_out: int = 0  # own: event records read into windows or found settled
+    handed_out: int = 0  # own: event records read into windows (a given-back one is read again)
     inflight: int = 0  # windows taken from this segment and not yet settled
     leased: set[int] = field(default_factory=set)  # seqs in flight, skipped when a rewound read meets them
     leased_runs: list[range] = field(default_factory=list)  # the same for mirrored windows, one range each
@@ -112,7 +112,6 @@ class WindowRead:
     position: int  # where the next read starts
     corrupt: int  # damaged stretches found
     torn_at: int | None  # where a torn tail at the end of the file starts
-    skipped: int  # events found already settled
     learned: dict[int, EventContext]  # contexts defined in what was read
 
 
@@ -147,7 +146,7 @@ def read_window(
     known so far by index; ``interned`` maps each context to one shared object,
     so that a window's events share their context by identity, as live events do.
     """
-    out = WindowRead([], start, 0, None, 0, {})
+    out = WindowRead([], start, 0, None, {})
     nbytes = 0
     size = _FIRST_READ
     if fd is None:
@@ -183,7 +182,6 @@ def read_window(
                     out.position = base + item.end
                     continue
                 if item.seq in segment.settled or item.seq in leased:
-                    out.skipped += item.seq not in leased
                     out.position = base + item.end
                     continue
                 context = contexts.get(item.context) if item.kind == fmt.EVENT else None
