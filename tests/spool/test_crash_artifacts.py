@@ -16,7 +16,7 @@ import pytest
 
 from flagstream.delivery.spool import EventSpool
 from flagstream.delivery.spool import format as fmt
-from flagstream.delivery.spool.files import segment_name
+from flagstream.delivery.spool.files import list_dir, segment_name
 
 
 def _adopt(directory: Path) -> EventSpool:
@@ -80,3 +80,28 @@ def test_a_segment_with_a_whole_header_and_no_records_is_adopted_and_removed(tmp
         assert spool.stats().dropped == {}
     finally:
         spool.close()
+
+
+def test_a_segment_its_owner_started_after_the_listing_is_adopted_with_its_acknowledgements(
+    tmp_path: Path,
+) -> None:
+    # The keeper lists the directory, then adopts. An owner alive at the listing may start a
+    # segment and die before the claim: adopting only what the listing saw left that segment
+    # out, and releasing the owner then deleted its acknowledgements (all replayed, later).
+    header = fmt.encode_header(int(time.time() * 1000), secrets.token_bytes(16))
+
+    def event(seq: int) -> bytes:
+        return fmt.encode_record(seq, fmt.CONTEXT, 0, b"{}") + fmt.encode_record(seq, fmt.EVENT, 0, b"{}")
+
+    spool = EventSpool(tmp_path, fsync="never")
+    spool._keeper.stop()  # before the dead owner appears: adoption happens only below
+    try:
+        owner, _first = _dead_owner_segment(tmp_path, header + event(0))
+        stale = list_dir(str(tmp_path))  # the listing of the pass, taken before the owner's last segment
+        (tmp_path / segment_name(owner, 2)).write_bytes(header + event(1))
+        (tmp_path / f"{owner}-00000002.ack").write_bytes(fmt.encode_acks([(1, 1)]))
+        spool._keeper._adopt(stale)
+        adopted = sorted((s.number, s.settled.ranges()) for s in spool._backlog)
+    finally:
+        spool.close()
+    assert adopted == [(1, []), (2, [(1, 1)])]

@@ -14,7 +14,7 @@ import time
 from typing import TYPE_CHECKING
 
 from flagstream.delivery.spool import format as fmt
-from flagstream.delivery.spool.files import ACK_RE, claim_lock
+from flagstream.delivery.spool.files import ACK_RE, claim_lock, owner_segments
 from flagstream.delivery.spool.ranges import SeqRanges
 from flagstream.delivery.spool.segment import Segment
 
@@ -54,9 +54,15 @@ class Adoption:
             fd = claim_lock(spool.directory, owner)
             if fd is None:
                 continue
-            opened = (
-                self._open_adopted(e.name, e.owner, e.number) for e in listing.segments if e.owner == owner
-            )
+            # Its segments as they are now that it is surely dead, not as the listing saw them:
+            # an owner alive at the listing may have started a segment before it died, and a
+            # segment missed here would lose its acknowledgements when the owner is released.
+            try:
+                names = owner_segments(spool.directory, owner)
+            except OSError:
+                os.close(fd)
+                continue
+            opened = (self._open_adopted(name, owner, number) for name, number in names)
             segments = [segment for segment in opened if segment is not None]
             with spool._lock:
                 if spool._closed:

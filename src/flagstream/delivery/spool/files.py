@@ -30,6 +30,7 @@ __all__ = [
     "filesystem_type",
     "fsync_dir",
     "list_dir",
+    "owner_segments",
     "segment_name",
 ]
 
@@ -49,6 +50,16 @@ NETWORK_FILESYSTEMS = frozenset(
 def segment_name(owner: str, number: int) -> str:
     """``<owner>-<number>.seg``."""
     return f"{owner}-{number:08d}.seg"
+
+
+def owner_segments(directory: str, owner: str) -> list[tuple[str, int]]:
+    """The names and numbers of ``owner``'s segments in ``directory`` now, oldest first."""
+    found = []
+    for name in os.listdir(directory):
+        m = SEGMENT_RE.match(name)
+        if m is not None and m[1] == owner:
+            found.append((name, int(m[2])))
+    return sorted(found, key=lambda item: item[1])
 
 
 def ack_name(segment: str) -> str:
