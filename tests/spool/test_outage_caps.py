@@ -20,6 +20,8 @@ from flagstream.delivery.retry import RetryPolicy
 from flagstream.delivery.spool import EventSpool
 from flagstream.delivery.spool import format as fmt
 from flagstream.delivery.spool.files import segment_name
+from flagstream.delivery.spool.segment import context_bytes
+from flagstream.events.payload import visitor_bytes
 
 MiB = 1024 * 1024
 
@@ -264,5 +266,57 @@ def test_dead_owners_lock_files_do_not_shrink_a_live_writers_share_of_max_bytes(
             spool.append(event)
         assert spool.stats().dropped == {}
         assert spool._budget > 2 * MiB
+    finally:
+        spool.close()
+
+
+def test_a_window_in_flight_when_its_segment_is_dropped_is_counted_if_it_cannot_be_kept(tmp_path):
+    # The drop counts the events not handed out yet. Those in a window then in flight are counted
+    # when the window settles: if it fails in a way that would keep them in the spool (retries ran
+    # out, closing), there is no segment left to keep them in, so they are dropped for its reason.
+    spool = EventSpool(tmp_path, segment_bytes=4096, fsync="never")
+    KeeperDriver(spool)
+    try:
+        events = make_events(40, pad=200)
+        for event in events:
+            spool.append(event)
+        assert len(spool._own) > 1  # the first segment is sealed
+        window = spool.take(1_000, 1 << 30, 0.0, 1.0, True)
+        assert window is not None
+        assert window.segment.number == 1
+        assert spool._keeper._drop_file(spool.owner, 1, "spool_cap")
+        spool.settle(window, len(window.events), delivered=False, keep=window.events)
+        dropped = spool.stats().dropped
+        assert dropped == {"spool_cap": len(window.events)}
+        assert spool.unsettled_own() + dropped["spool_cap"] == len(events)
+    finally:
+        spool.close()
+
+
+def test_a_dead_owners_window_in_flight_when_its_segment_is_dropped_is_not_also_counted_as_dropped(
+    tmp_path,
+):
+    owner = secrets.token_hex(16)
+    events = make_events(10)
+    records = [fmt.encode_record(0, fmt.CONTEXT, 0, context_bytes(events[0].context))]
+    records += [fmt.encode_record(seq, fmt.EVENT, 0, visitor_bytes(e)) for seq, e in enumerate(events)]
+    header = fmt.encode_header(int(time.time() * 1000), bytes.fromhex(owner))
+    (tmp_path / segment_name(owner, 1)).write_bytes(header + b"".join(records))
+    (tmp_path / f"{owner}.lock").write_bytes(b"")  # free: its owner is dead
+    spool = EventSpool(tmp_path, fsync="never")
+    keeper = KeeperDriver(spool)
+    try:
+        keeper.run()  # adopts it
+        first = spool.take(4, 1 << 30, 0.0, 1.0, True)
+        second = spool.take(3, 1 << 30, 0.0, 1.0, True)
+        assert first is not None
+        assert second is not None
+        assert (second.own, [e.seq for e in second.events]) == (False, [4, 5, 6])
+        spool.settle(first, 4, delivered=False, keep=first.events)  # retries ran out: read again later
+        assert spool._keeper._drop_file(owner, 1, "spool_age")
+        spool.settle(second, 3, delivered=True)
+        stats = spool.stats()
+        # The 3 in flight were delivered; the 7 others (4 given back, 3 never read) dropped.
+        assert (stats.replayed, stats.dropped) == (3, {"spool_age": 7})
     finally:
         spool.close()

@@ -39,6 +39,8 @@ def settle_window(spool: EventSpool, core: BatchCore, window: SpoolWindow, actio
     keep = not action.delivered and action.reason in KEPT_IN_SPOOL
     kept = action.items if keep else ()
     spool.settle(window, action.events, delivered=action.delivered, keep=kept)  # type: ignore[arg-type]
+    if keep and window.segment.removed_for is not None:
+        keep = False  # its segment was dropped meanwhile: the spool counted them under that reason
     if action.delivered:
         if window.own:
             core.delivered += action.events

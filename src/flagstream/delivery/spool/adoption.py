@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from flagstream.delivery.spool import format as fmt
 from flagstream.delivery.spool.files import ACK_RE, claim_lock, owner_segments
 from flagstream.delivery.spool.ranges import SeqRanges
-from flagstream.delivery.spool.segment import Segment
+from flagstream.delivery.spool.segment import Leased, Segment
 
 if TYPE_CHECKING:
     from flagstream.delivery.spool.files import Listing
@@ -129,8 +129,11 @@ class Adoption:
             self._dir_dirty = True
 
 
-def count_unsettled(path: str, start: int, end: int, settled: SeqRanges) -> int:
-    """Event records in ``path[start:end]`` not in ``settled`` (for counting a drop)."""
+def count_unsettled(path: str, start: int, end: int, settled: SeqRanges, leased: Leased) -> int:
+    """Event records in ``path[start:end]`` neither settled nor in flight (for counting a drop).
+
+    Events in flight are counted when their window settles: delivered, or dropped then.
+    """
     try:
         with open(path, "rb") as file:
             file.seek(start)
@@ -140,7 +143,10 @@ def count_unsettled(path: str, start: int, end: int, settled: SeqRanges) -> int:
     return sum(
         1
         for item in fmt.scan(data, 0, len(data), at_end=True)
-        if isinstance(item, fmt.Record) and item.kind == fmt.EVENT and item.seq not in settled
+        if isinstance(item, fmt.Record)
+        and item.kind == fmt.EVENT
+        and item.seq not in settled
+        and item.seq not in leased
     )
 
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from flagstream.delivery.spool.adoption import Adoption, count_unsettled
 from flagstream.delivery.spool.files import create_lock, fsync_dir, list_dir
-from flagstream.delivery.spool.segment import Segment
+from flagstream.delivery.spool.segment import Leased, Segment
 
 if TYPE_CHECKING:
     from flagstream.delivery.spool.files import Listing
@@ -314,11 +314,14 @@ class Keeper(Adoption):
                 spool._own.append(spool._next)
                 spool._next = None
             start, end, settled = segment.read_pos, segment.end, segment.settled
+            leased = Leased(frozenset(segment.leased), tuple(segment.leased_runs))
             # An adopted segment's unsettled events are counted from its file, without the
             # lock: marked as being read, no window is taken from it meanwhile. A window taken
             # then would be sent and also counted as dropped.
             segment.reading = not segment.own
-        lost = 0 if segment.own else count_unsettled(segment.path, start, end, settled)  # never raises
+        lost = (
+            0 if segment.own else count_unsettled(segment.path, start, end, settled, leased)
+        )  # never raises
         with spool._lock:
             segment.reading = False
             if segment.deleted:

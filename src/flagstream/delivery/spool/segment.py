@@ -67,6 +67,7 @@ class Segment:
     reading: bool = False
     ack_fd: int | None = None
     deleted: bool = False
+    removed_for: str | None = None  # the drop reason it was removed for, with events unsettled
     dirty: bool = False  # appended since the last fsync
     ack_dirty: bool = False
 

@@ -172,6 +172,7 @@ class SpoolState:
         if segment.own:
             self._unread -= segment.unread
             segment.handed_out = segment.records
+        segment.removed_for = reason  # windows in flight that fail later count their events too
         segment.read_pos = segment.end
         segment.sealed = True
         self._remove(segment)  # windows still in flight settle without acknowledging

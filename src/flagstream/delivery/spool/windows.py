@@ -191,7 +191,11 @@ class SpoolWindows(SpoolState):
                 ranges = runs([event.seq for event in window.events if event.seq not in kept])
             for first, n in ranges:
                 segment.settled.add(first, n)
-            if window.released and not segment.deleted:
+            if window.released and segment.removed_for is not None:
+                # Nowhere to keep them: the segment was dropped while they were in flight (its
+                # count covered only the events not handed out).
+                self._count(segment.removed_for, len(window.released))
+            elif window.released and not segment.deleted:
                 self._give_back(segment, window.released)
             if not segment.deleted:
                 if ranges:
