@@ -297,3 +297,23 @@ def test_an_event_after_close_is_the_processors_closed_drop_not_a_degraded_spool
     stats = processor.stats()
     assert stats.dropped.get("closed") == 1
     assert stats.spool_degraded == 0
+
+
+class _WakesAtOnce(EventSpool):
+    """As a keeper that adopts a dead process's files just as the processor attaches."""
+
+    def attach(self, batch_size: int, wake: object) -> None:
+        super().attach(batch_size, wake)
+        wake()  # type: ignore[operator]
+
+
+def test_the_spool_may_wake_the_workers_as_soon_as_it_is_attached(tmp_path: Path) -> None:
+    # The keeper calls the wake hook from its own thread when it adopts files, which can be
+    # before the processor's constructor returns (found by the corruption soak as a keeper error).
+    spool = _WakesAtOnce(tmp_path, fsync="never")
+    processor = BatchEventProcessor(RecordingDispatcher(), spool=spool, start_on_init=False)
+    try:
+        assert processor.spool is spool
+    finally:
+        processor.close(timeout=5)
+        spool.close()

@@ -126,10 +126,12 @@ class BatchEventProcessor(DriverBase):
         self.event_dispatcher = event_dispatcher
         self._sender = as_result_dispatcher(event_dispatcher)
         self._closed = False
+        self._init_state()
+        # After _init_state: the spool's keeper may call _wake_one as soon as it is attached
+        # (it adopted a dead process's files), and that needs self._wake.
         self._spool, self._owns_spool = open_spool(spool, logger)
         if self._spool is not None:
             self._spool.attach(settings.batch_size, self._wake_one)
-        self._init_state()
         lifecycle.register(self)
         if start_on_init:
             self._ensure_workers()
