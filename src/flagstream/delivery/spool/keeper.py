@@ -319,9 +319,8 @@ class Keeper(Adoption):
             # lock: marked as being read, no window is taken from it meanwhile. A window taken
             # then would be sent and also counted as dropped.
             segment.reading = not segment.own
-        lost = (
-            0 if segment.own else count_unsettled(segment.path, start, end, settled, leased)
-        )  # never raises
+        # Never raises; own segments are counted below, under the lock.
+        lost = 0 if segment.own else count_unsettled(segment.path, start, end, settled, leased)
         with spool._lock:
             segment.reading = False
             if segment.deleted:
