@@ -54,6 +54,7 @@ class Ledger:
     in_memory: dict[str, str] = field(default_factory=dict)  # uuid -> visitor: returned, not on disk
     owners: dict[str, int] = field(default_factory=dict)  # spool owner -> pid
     stats: list[dict[str, Any]] = field(default_factory=list)
+    dropped: dict[str, dict[str, int]] = field(default_factory=dict)  # spool owner -> drops by reason
 
     @property
     def returned_visitors(self) -> set[str]:
@@ -72,6 +73,9 @@ class Ledger:
             self.owners[owner] = int(pid)
         elif kind == "stats":
             self.stats.append(json.loads(rest))
+        elif kind == "dropped":
+            owner, _, counts = rest.partition(" ")
+            self.dropped[owner] = json.loads(counts)
         else:
             raise AssertionError(f"producer said something unexpected: {line!r}")
         return kind

@@ -11,6 +11,7 @@ a SIGKILL never leaves half a line:
   (unique) visitor id is about to start;
 * ``u <uuid> <visitor>``: the call returned and this event is on disk (the spool accepted it);
 * ``m <uuid> <visitor>``: the call returned but the spool did not take the event (memory or cap);
+* ``dropped <owner> <json>``: the spool's drops by reason so far, whenever they change;
 * ``stats <json>``: after ``count`` calls: the processor closed, with its counters.
 
 A producer dies with its parent (``PR_SET_PDEATHSIG``), and its loop is
@@ -91,6 +92,7 @@ def main(config: dict[str, Any]) -> int:
     deadline = time.monotonic() + float(config.get("deadline", 60.0))
     large_every = int(config.get("large_every", 0))
     large_bytes = int(config.get("large_bytes", 100_000))
+    dropped = 0
     for n in range(count):
         if time.monotonic() > deadline:
             break
@@ -107,6 +109,9 @@ def main(config: dict[str, Any]) -> int:
         for uuid, on_disk in processor.returned:
             _say(f"{'u' if on_disk else 'm'} {uuid} {visitor}")
         processor.returned.clear()
+        if sum(spool.dropped.values()) != dropped:  # said at once: this process may be killed next
+            dropped = sum(spool.dropped.values())
+            _say(f"dropped {spool.owner} " + json.dumps(dict(spool.dropped)))
     report = client.close(float(config.get("close_timeout", 10.0)))
     stats = processor.stats()
     _say(
