@@ -92,15 +92,15 @@ def run_kill_loop(tmp_path: Path, *, seed: int, kills: int, budget: float) -> di
             producer.kill()
             assert producer.owner is not None
             torn += torn_tails(directory, producer.owner)
+        # Counted drops are not silent losses, but none of these may happen here: the caps are
+        # far off and the disk is fine (torn tails and damage are spool_corrupt, counted by
+        # adopters). Said by producers as they happen, since a killed one cannot say it at the end.
+        capped = {o: d for o, d in ledger.dropped.items() if set(d) - {"spool_corrupt"}}
+        assert not capped, f"producers dropped events with the disk far from full: {capped}"
         collector.set_faults(FaultConfig())
         drained = drain(collector, directory, ledger.durable, SPOOL, timeout=60.0)
         check = check_delivery(collector, ledger)
     assert not ledger.in_memory, f"the healthy spool refused {len(ledger.in_memory)} events"
-    # Counted drops are not silent losses, but none of these may happen here: the caps are far
-    # off and the disk is fine (torn tails and damage are spool_corrupt, counted by adopters).
-    # Said by producers as they happen, since a killed one cannot say it at the end.
-    capped = {o: d for o, d in ledger.dropped.items() if set(d) - {"spool_corrupt"}}
-    assert not capped, f"producers dropped events with the disk far from full: {capped}"
     bound = kills * IN_FLIGHT * BATCH
     assert check.duplicates <= bound, f"{check.duplicates} duplicates, more than {bound} could be in flight"
     assert check.unreported_delivered <= kills  # at most the one call each kill interrupted
