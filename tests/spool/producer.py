@@ -109,9 +109,11 @@ def main(config: dict[str, Any]) -> int:
         for uuid, on_disk in processor.returned:
             _say(f"{'u' if on_disk else 'm'} {uuid} {visitor}")
         processor.returned.clear()
-        if sum(spool.dropped.values()) != dropped:  # said at once: this process may be killed next
-            dropped = sum(spool.dropped.values())
-            _say(f"dropped {spool.owner} " + json.dumps(dict(spool.dropped)))
+        with spool._lock:  # the keeper and the workers add to it meanwhile
+            drops = dict(spool.dropped)
+        if sum(drops.values()) != dropped:  # said at once: this process may be killed next
+            dropped = sum(drops.values())
+            _say(f"dropped {spool.owner} " + json.dumps(drops))
     report = client.close(float(config.get("close_timeout", 10.0)))
     stats = processor.stats()
     _say(
