@@ -24,10 +24,14 @@ from setuptools.command.build_ext import build_ext
 # worker's body writing spend their time (docs/architecture.md). The first is _build's probe.
 # Left out on purpose: decision/options.py, decision/sources.py and decide.py (public constant classes: a
 # compiled class loses its docstring), the client classes (mypyc compiles multiple inheritance
-# only as non-native classes, whose methods then refuse a user's subclass of Optimizely), the user
-# context (nested classes), and everything off the per-call path.
+# only as non-native classes, whose methods then refuse a user's subclass of Optimizely; their
+# per-call steps live in calls/ instead), the user context (nested classes), and everything off the
+# per-call path.
 HOT_MODULES = [
     "decision/service.py",
+    "calls/decide.py",
+    "calls/shared.py",
+    "calls/user.py",
     "decision/_call.py",
     "decision/_plan.py",
     "decision/_trace.py",

@@ -24,6 +24,7 @@ import time
 from _common import BASIC_DATAFILE, machine_info, table
 
 import flagstream
+from flagstream.calls.decide import snapshot as snapshot_of
 from flagstream.delivery.processor import BatchEventProcessor
 from flagstream.events.factory import conversion_event, impression_event
 from flagstream.events.payload import build_log_event
@@ -81,10 +82,10 @@ def main() -> int:
     processor = BatchEventProcessor(NullDispatcher(), batch_size=100_000, flush_interval=60.0)
     client = flagstream.Optimizely(BASIC_DATAFILE, event_processor=processor)
     config = client.config_manager.get_config()
-    context = client._events.context(config)
+    context = client._delivery.context(config)
     feature = config.feature_key_map["banner"]
     users = [client.create_user_context(f"user-{i}", ATTRIBUTES) for i in range(64)]
-    snapshot = users[0]._snapshot()
+    snapshot = snapshot_of(users[0])
     decision = client._decisions.decide_flag(config, snapshot, feature, [])
     event = config.event_key_map["purchase"]
     no_event = ["DISABLE_DECISION_EVENT"]
@@ -122,7 +123,7 @@ def main() -> int:
         lambda i: client.create_user_context("user-1", ATTRIBUTES),
         gc_count=True,
     )
-    phase("decide", "  user._snapshot (per decide)", lambda i: users[i & 63]._snapshot(), gc_count=True)
+    phase("decide", "  snapshot (per decide)", lambda i: snapshot_of(users[i & 63]), gc_count=True)
     phase("decide", "  _merge_options", lambda i: client._merge_options(None))
     phase(
         "decide",

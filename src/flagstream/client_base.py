@@ -14,21 +14,27 @@ from typing import Any, Final
 
 from flagstream._decisions import DecisionAdapter
 from flagstream._logging import SDK_LOGGER, get_logger
+from flagstream.calls.decide import DecidePath
+from flagstream.calls.shared import (
+    INVALID_INPUT,
+    INVALID_OPTIMIZELY,
+    INVALID_PROJECT_CONFIG,
+    Delivery,
+    Listeners,
+    VariableValues,
+)
 from flagstream.config.project_config import ProjectConfig
 from flagstream.decision.results import DecisionSource as DecisionSources
 from flagstream.errors import ConfigurationError
-from flagstream.events.factory import event_context
-from flagstream.events.payload import build_log_event
-from flagstream.events.user_event import EventContext, UserEvent
 from flagstream.notifications import NotificationCenter, NotificationTypes
 
 __all__ = ["DecisionSources", "ErrorMessages"]
 
 
 class ErrorMessages:
-    INVALID_INPUT: Final = 'Provided "{}" is in an invalid format.'
-    INVALID_OPTIMIZELY: Final = 'Optimizely instance is not valid. Failing "{}".'
-    INVALID_PROJECT_CONFIG: Final = 'Invalid config. Optimizely instance is not valid. Failing "{}".'
+    INVALID_INPUT: Final = INVALID_INPUT
+    INVALID_OPTIMIZELY: Final = INVALID_OPTIMIZELY
+    INVALID_PROJECT_CONFIG: Final = INVALID_PROJECT_CONFIG
     INVALID_ATTRIBUTES: Final = "Provided attributes are in an invalid format."
 
 
@@ -44,24 +50,6 @@ def _require(value: object, name: str, methods: tuple[str, ...]) -> None:
             f"{name} must provide {', '.join(m + '()' for m in methods)}; "
             f"{type(value).__name__} lacks {', '.join(missing)}"
         )
-
-
-class _EventMaker:
-    """Holds the EventContext of the current config, so events of one config share one object."""
-
-    __slots__ = ("_cached", "_endpoint")
-
-    def __init__(self, endpoint: str | None) -> None:
-        self._endpoint = endpoint
-        self._cached: tuple[ProjectConfig, EventContext] | None = None
-
-    def context(self, config: ProjectConfig) -> EventContext:
-        cached = self._cached
-        if cached is not None and cached[0] is config:
-            return cached[1]
-        context = event_context(config, self._endpoint)
-        self._cached = (config, context)
-        return context
 
 
 class _ClientBase:
@@ -127,16 +115,24 @@ class _ClientBase:
 
         self._default_decide_options: list[str] = list(default_decide_options)
         self._notifications: NotificationCenter = notification_center or NotificationCenter(self._logger)
-        self._events = _EventMaker(event_endpoint)
         self.event_endpoint = event_endpoint
         self.user_profile_service = user_profile_service
         self._close_lock = threading.Lock()
         self._closed = False
-        self._variable_cache: dict[
-            tuple[int, str | None], tuple[ProjectConfig, tuple[Any, ...], dict[str, Any] | None]
-        ] = {}
-        self._variable_cache_config: ProjectConfig | None = None
         self._decisions = DecisionAdapter(self._logger, user_profile_service)
+        # The per-call paths (compiled in the mypyc build; flagstream/calls/).
+        self._listeners = Listeners(self._notifications)
+        self._delivery = Delivery(self, self._logger, self._notifications, self._listeners, event_endpoint)
+        self._variables = VariableValues(self._logger)
+        self._decide_path = DecidePath(
+            self,
+            self._decisions,
+            self._delivery,
+            self._variables,
+            self._logger,
+            self._notifications,
+            self._default_decide_options,
+        )
         self.event_processor = event_processor or self._default_processor(
             event_dispatcher, event_processor_options
         )
@@ -193,11 +189,11 @@ class _ClientBase:
         )
 
     def _on_log_event(self, log_event: Any) -> None:
-        if self._notifications.has_listeners(NotificationTypes.LOG_EVENT):
+        if self._listeners.wanted(NotificationTypes.LOG_EVENT):
             self._notifications.send_notifications(NotificationTypes.LOG_EVENT, log_event)
 
     def _on_outcome(self, outcome: Any) -> None:
-        if self._notifications.has_listeners(NotificationTypes.DELIVERY):
+        if self._listeners.wanted(NotificationTypes.DELIVERY):
             self._notifications.send_notifications(NotificationTypes.DELIVERY, outcome)
 
     def _on_config_update(self, config: Any = None) -> None:
@@ -250,22 +246,6 @@ class _ClientBase:
         if logger is SDK_LOGGER and not SDK_LOGGER.isEnabledFor(logging.DEBUG):
             return
         logger.debug(message())
-
-    def _process(self, user_event: UserEvent) -> None:
-        try:
-            self.event_processor.process(user_event)
-        except Exception:  # a broken user processor must not break the caller
-            self._logger.exception("Event processor failed to accept an event.")
-
-    @staticmethod
-    def _log_event_dict(user_event: UserEvent) -> dict[str, Any]:
-        log_event = build_log_event([user_event])
-        return {
-            "url": log_event.url,
-            "http_verb": log_event.http_verb,
-            "params": log_event.params,
-            "headers": log_event.headers,
-        }
 
     # -- configuration -----------------------------------------------------------
 

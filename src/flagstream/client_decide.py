@@ -3,19 +3,21 @@
 :class:`~flagstream.user_context.OptimizelyUserContext` calls ``_decide``,
 ``_decide_for_keys`` and ``_decide_all`` here with a snapshot of itself. The
 OpenFeature provider (:mod:`flagstream.openfeature._resolve`) calls
-``_merge_options``, ``_decisions.decide_flag`` and ``_finish_decision``.
+``_merge_options``, ``_decisions.decide_flag`` and ``_finish_decision``. A single
+``decide`` and the finishing of every decision run in
+:class:`flagstream.calls.decide.DecidePath` (compiled in the mypyc build).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from flagstream.client_base import DecisionSources, ErrorMessages
+from flagstream.calls.decide import call_options, snapshot
+from flagstream.client_base import ErrorMessages
 from flagstream.client_shared import _SharedClient
 from flagstream.config.project_config import ProjectConfig
-from flagstream.decide import OptimizelyDecideOption, OptimizelyDecisionMessage
+from flagstream.decide import OptimizelyDecideOption
 from flagstream.decision.results import FeatureDecision
-from flagstream.notifications import DecisionNotificationTypes, NotificationTypes
 from flagstream.user_context import OptimizelyDecision, OptimizelyUserContext
 
 __all__ = ["_DecideAPI"]
@@ -42,51 +44,13 @@ class _DecideAPI(_SharedClient):
         return OptimizelyUserContext(self, user_id, attributes)
 
     def _decide(self, user: OptimizelyUserContext, key: str, options: list[str] | None) -> OptimizelyDecision:
-        try:
-            return self._decide_one(user, key, options)
-        except Exception:
-            self._logger.exception('Unexpected error in "decide".')
-            return OptimizelyDecision(flag_key=key, user_context=user)
-
-    def _decide_one(
-        self, user: OptimizelyUserContext, key: str, options: list[str] | None
-    ) -> OptimizelyDecision:
-        if not self.is_valid:
-            self._logger.error(ErrorMessages.INVALID_OPTIMIZELY.format("decide"))
-            return OptimizelyDecision(
-                flag_key=key, user_context=user, reasons=[OptimizelyDecisionMessage.SDK_NOT_READY]
-            )
-        if not isinstance(key, str):
-            self._logger.error("Key parameter is invalid")
-            return OptimizelyDecision(
-                flag_key=key,
-                user_context=user,
-                reasons=[OptimizelyDecisionMessage.FLAG_KEY_INVALID.format(key)],
-            )
-        config = self._config("decide")
-        if config is None:
-            return OptimizelyDecision(
-                flag_key=key, user_context=user, reasons=[OptimizelyDecisionMessage.SDK_NOT_READY]
-            )
-        feature = config.feature_key_map.get(key)
-        if feature is None:
-            self._logger.error(f"No feature flag was found for key '{key}'.")
-            return OptimizelyDecision(
-                flag_key=key,
-                user_context=user,
-                reasons=[OptimizelyDecisionMessage.FLAG_KEY_INVALID.format(key)],
-            )
-        merged = self._merge_options(options)
-        # One decision is always returned, so ENABLED_FLAGS_ONLY does not apply to decide().
-        if _ENABLED_FLAGS_ONLY in merged:
-            merged = [o for o in merged if o != _ENABLED_FLAGS_ONLY]
-        flag_decision = self._decisions.decide_flag(config, user, feature, merged)
-        return self._finish_decision(config, user, key, flag_decision, merged, _INCLUDE_REASONS in merged)
+        return self._decide_path.decide(user, key, options)  # never raises
 
     def _decide_for_keys(
         self, user: OptimizelyUserContext, keys: list[str], options: list[str] | None
     ) -> dict[str, OptimizelyDecision]:
         try:
+            user, options = snapshot(user), call_options(options)
             if not self.is_valid:
                 self._logger.error(ErrorMessages.INVALID_OPTIMIZELY.format("decide_for_keys"))
                 return {}
@@ -105,6 +69,7 @@ class _DecideAPI(_SharedClient):
         self, user: OptimizelyUserContext, options: list[str] | None
     ) -> dict[str, OptimizelyDecision]:
         try:
+            user, options = snapshot(user), call_options(options)
             if not self.is_valid:
                 self._logger.error(ErrorMessages.INVALID_OPTIMIZELY.format("decide_all"))
                 return {}
@@ -117,11 +82,7 @@ class _DecideAPI(_SharedClient):
             return {}
 
     def _merge_options(self, options: list[str] | None) -> list[str]:
-        if isinstance(options, list):
-            return options + self._default_decide_options if self._default_decide_options else options
-        if options is not None:
-            self._debug(lambda: "Provided decide options is not an array. Using default decide options.")
-        return list(self._default_decide_options)
+        return self._decide_path.merge_options(options)
 
     def _decide_keys(
         self, config: ProjectConfig, user: OptimizelyUserContext, keys: list[Any], options: list[str]
@@ -154,74 +115,4 @@ class _DecideAPI(_SharedClient):
         options: list[str],
         include_reasons: bool,
     ) -> OptimizelyDecision:
-        variation = decision.variation
-        experiment = decision.experiment
-        source = decision.source
-        enabled = bool(variation is not None and variation.feature_enabled)
-        attributes = user.attributes
-        rule_key = experiment.key if experiment is not None else None
-        send_events = _DISABLE_DECISION_EVENT not in options
-        dispatched = False
-        holdout = decision.holdout_decision
-        if holdout is not None and source != DecisionSources.HOLDOUT and send_events:
-            self._send_impression(
-                config,
-                holdout.experiment,
-                holdout.variation,
-                flag_key,
-                holdout.experiment.key if holdout.experiment is not None else "",
-                DecisionSources.HOLDOUT,
-                bool(holdout.variation is not None and holdout.variation.feature_enabled),
-                user.user_id,
-                attributes,
-            )
-            dispatched = True
-        if send_events and (
-            source in (DecisionSources.FEATURE_TEST, DecisionSources.HOLDOUT) or config.send_flag_decisions
-        ):
-            self._send_impression(
-                config,
-                experiment,
-                variation,
-                flag_key,
-                rule_key or "",
-                str(source),
-                enabled,
-                user.user_id,
-                attributes,
-            )
-            dispatched = True
-        variables: dict[str, Any] = {}
-        if _EXCLUDE_VARIABLES not in options:
-            feature = config.get_feature_from_key(flag_key)
-            if feature is not None:
-                variables = self._variables_of(config, feature.variables, variation if enabled else None)
-        reasons = list(decision.reasons) if include_reasons else []
-        variation_key = variation.key if variation is not None else None
-        if self._notifications.has_listeners(NotificationTypes.DECISION):
-            self._notifications.send_notifications(
-                NotificationTypes.DECISION,
-                DecisionNotificationTypes.FLAG,
-                user.user_id,
-                dict(attributes),
-                {
-                    "flag_key": flag_key,
-                    "enabled": enabled,
-                    "variables": variables,
-                    "variation_key": variation_key,
-                    "rule_key": rule_key,
-                    "reasons": reasons,
-                    "decision_event_dispatched": dispatched,
-                    "experiment_id": experiment.id if experiment is not None else None,
-                    "variation_id": variation.id if variation is not None else None,
-                },
-            )
-        return OptimizelyDecision(
-            variation_key=variation_key,
-            enabled=enabled,
-            variables=variables,
-            rule_key=rule_key,
-            flag_key=flag_key,
-            user_context=user,
-            reasons=reasons,
-        )
+        return self._decide_path.finish(config, user, flag_key, decision, options, include_reasons)

@@ -7,7 +7,6 @@ from typing import Any
 from flagstream.client_base import DecisionSources
 from flagstream.client_shared import _is_key, _SharedClient
 from flagstream.config.project_config import ProjectConfig
-from flagstream.events.factory import conversion_event
 from flagstream.notifications import DecisionNotificationTypes, NotificationTypes
 from flagstream.user_context import OptimizelyUserContext
 
@@ -49,7 +48,7 @@ class _ExperimentsAPI(_SharedClient):
         variation = config.get_variation_from_key(experiment_key, variation_key)
         if experiment is None or variation is None:
             return None
-        self._send_impression(
+        self._delivery.impression(
             config,
             experiment,
             variation,
@@ -97,7 +96,7 @@ class _ExperimentsAPI(_SharedClient):
         user = OptimizelyUserContext(self, user_id, attributes)
         variation = self._decisions.variation_for_experiment(config, experiment, user)
         variation_key = variation.key if variation is not None else None
-        if self._notifications.has_listeners(NotificationTypes.DECISION):
+        if self._listeners.wanted(NotificationTypes.DECISION):
             kind = (
                 DecisionNotificationTypes.FEATURE_TEST
                 if config.is_feature_experiment(experiment.id)
@@ -133,7 +132,7 @@ class _ExperimentsAPI(_SharedClient):
                 config = self.config_manager.get_config()
                 event = config.event_key_map.get(event_key) if config is not None else None
                 if event is not None:
-                    self._record_conversion(config, event.id, event_key, user_id, attributes, event_tags)
+                    self._delivery.conversion(config, event.id, event_key, user_id, attributes, event_tags)
                     return
             self._track(event_key, user_id, attributes, event_tags)
         except Exception:
@@ -166,30 +165,7 @@ class _ExperimentsAPI(_SharedClient):
         if event is None:
             self._logger.info(f'Not tracking user "{user_id}" for event "{event_key}".')
             return
-        self._record_conversion(config, event.id, event_key, user_id, attributes, event_tags)
-
-    def _record_conversion(
-        self,
-        config: ProjectConfig,
-        event_id: str,
-        event_key: str,
-        user_id: str,
-        attributes: dict[str, Any] | None,
-        event_tags: dict[str, Any] | None,
-    ) -> None:
-        user_event = conversion_event(
-            config, self._events.context(config), event_id, event_key, user_id, attributes, event_tags
-        )
-        self._process(user_event)
-        if self._notifications.has_listeners(NotificationTypes.TRACK):
-            self._notifications.send_notifications(
-                NotificationTypes.TRACK,
-                event_key,
-                user_id,
-                attributes,
-                event_tags,
-                self._log_event_dict(user_event),
-            )
+        self._delivery.conversion(config, event.id, event_key, user_id, attributes, event_tags)
 
     # -- forced variations -------------------------------------------------------------------
 

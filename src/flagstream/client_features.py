@@ -51,7 +51,7 @@ class _FeaturesAPI(_SharedClient):
         source = decision.source
         experiment = decision.experiment
         if (source == DecisionSources.ROLLOUT or variation is None) and config.send_flag_decisions:
-            self._send_impression(
+            self._delivery.impression(
                 config,
                 experiment,
                 variation,
@@ -65,7 +65,7 @@ class _FeaturesAPI(_SharedClient):
         source_info: dict[str, Any] = {}
         if source == DecisionSources.FEATURE_TEST and variation is not None and experiment is not None:
             source_info = {"experiment_key": experiment.key, "variation_key": variation.key}
-            self._send_impression(
+            self._delivery.impression(
                 config,
                 experiment,
                 variation,
@@ -76,7 +76,7 @@ class _FeaturesAPI(_SharedClient):
                 user_id,
                 attributes,
             )
-        if self._notifications.has_listeners(NotificationTypes.DECISION):
+        if self._listeners.wanted(NotificationTypes.DECISION):
             self._notifications.send_notifications(
                 NotificationTypes.DECISION,
                 DecisionNotificationTypes.FEATURE,
@@ -239,8 +239,8 @@ class _FeaturesAPI(_SharedClient):
                 "experiment_key": decision.experiment.key if decision.experiment is not None else None,
                 "variation_key": decision.variation.key if decision.variation is not None else None,
             }
-        value = self._typecast(raw, variable_type)
-        if self._notifications.has_listeners(NotificationTypes.DECISION):
+        value = self._variables.typecast(raw, variable_type)
+        if self._listeners.wanted(NotificationTypes.DECISION):
             self._notifications.send_notifications(
                 NotificationTypes.DECISION,
                 DecisionNotificationTypes.FEATURE_VARIABLE,
@@ -283,14 +283,14 @@ class _FeaturesAPI(_SharedClient):
             user = OptimizelyUserContext(self, user_id, attributes)
             decision = self._decisions.decision_for_feature(config, feature, user)
             enabled = bool(decision.variation is not None and decision.variation.feature_enabled)
-            values = self._variables_of(config, feature.variables, decision.variation if enabled else None)
+            values = self._variables.of(config, feature.variables, decision.variation if enabled else None)
             source_info: dict[str, Any] = {}
             if decision.source == DecisionSources.FEATURE_TEST:
                 source_info = {
                     "experiment_key": decision.experiment.key if decision.experiment is not None else None,
                     "variation_key": decision.variation.key if decision.variation is not None else None,
                 }
-            if self._notifications.has_listeners(NotificationTypes.DECISION):
+            if self._listeners.wanted(NotificationTypes.DECISION):
                 self._notifications.send_notifications(
                     NotificationTypes.DECISION,
                     DecisionNotificationTypes.ALL_FEATURE_VARIABLES,

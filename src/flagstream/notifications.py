@@ -12,7 +12,7 @@ A listener that raises is logged and never affects the caller.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Final
 
 from flagstream._logging import get_logger
@@ -74,6 +74,10 @@ class NotificationCenter:
         """A copy of the listeners per type, in optimizely-sdk's shape."""
         return {k: list(v) for k, v in self._listeners.items()}
 
+    def listener_table(self) -> Mapping[str, tuple[tuple[int, Listener], ...]]:
+        """The live listeners per type (read-only; the dict is updated in place, never replaced)."""
+        return self._listeners
+
     def has_listeners(self, notification_type: str) -> bool:
         """Whether any listener waits for ``notification_type`` (checked before building its arguments)."""
         try:
@@ -118,7 +122,8 @@ class NotificationCenter:
 
     def clear_all_notification_listeners(self) -> None:
         with self._lock:
-            self._listeners = dict.fromkeys(_TYPES, ())
+            for notification_type in self._listeners:
+                self._listeners[notification_type] = ()
 
     # optimizely-sdk's deprecated names
     clear_notifications = clear_notification_listeners

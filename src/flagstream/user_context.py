@@ -7,17 +7,22 @@ module imports no client module and the client modules import it freely.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from flagstream._logging import get_logger
+from flagstream.calls.user import UserState
 
 __all__ = ["DecideClient", "OptimizelyDecision", "OptimizelyUserContext"]
 
 
 class DecideClient(Protocol):
-    """What a user context calls on its client (:class:`flagstream.Optimizely` is one)."""
+    """What a user context calls on its client (:class:`flagstream.Optimizely` is one).
+
+    The ``decide*`` calls get the live context and the caller's options; the
+    client decides on a snapshot of both (``flagstream.calls.decide.snapshot``),
+    which becomes the decisions' ``user_context``.
+    """
 
     def _decide(
         self, user: OptimizelyUserContext, key: str, options: list[str] | None
@@ -69,12 +74,7 @@ class OptimizelyDecision:
         }
 
 
-_SNAPSHOT_LOCK = threading.Lock()
-_UNMATCHABLE_KEY = "\x00flagstream: no variation key\x00"
-_new_context = object.__new__
-
-
-class OptimizelyUserContext:
+class OptimizelyUserContext(UserState):
     """A user to decide for, made by :meth:`Optimizely.create_user_context`.
 
     >>> user = client.create_user_context("user-1", {"country": "de"})  # doctest: +SKIP
@@ -117,53 +117,9 @@ class OptimizelyUserContext:
         def __repr__(self) -> str:
             return f"OptimizelyForcedDecision(variation_key={self.variation_key!r})"
 
-    __slots__ = ("_attributes", "_forced", "_lock", "client", "user_id")
-
-    def __init__(
-        self,
-        optimizely_client: DecideClient | None,
-        user_id: str,
-        user_attributes: dict[str, Any] | None = None,
-    ) -> None:
-        self.client = optimizely_client
-        self.user_id = user_id
-        self._attributes: dict[str, Any] = dict(user_attributes) if isinstance(user_attributes, dict) else {}
-        self._forced: dict[tuple[str, str | None], OptimizelyUserContext.OptimizelyForcedDecision] = {}
-        self._lock = threading.Lock()
-
-    # -- what the decision service reads ----------------------------------
-
-    @property
-    def attributes(self) -> dict[str, Any]:
-        """The attributes of this context (a snapshot's own dict: do not mutate)."""
-        return self._attributes
-
-    def has_forced_decisions(self) -> bool:
-        """Whether any forced decision is set (lets the decision service skip per-rule lookups)."""
-        return bool(self._forced)
-
-    def get_forced_decision_variation_key(self, flag_key: str, rule_key: str | None) -> str | None:
-        if not self._forced:
-            return None
-        forced = self._forced.get((flag_key, rule_key))
-        if forced is None:
-            return None
-        variation_key = getattr(forced, "variation_key", None)
-        # A forced decision that names no string key is still a forced decision
-        # (optimizely-sdk reports it as invalid): give a key no variation has.
-        return variation_key if isinstance(variation_key, str) else _UNMATCHABLE_KEY
-
-    def _snapshot(self) -> OptimizelyUserContext:
-        # Made for every decide call: no __init__, and snapshots share one lock
-        # (they are rarely mutated, and a lock per snapshot costs more than the copy).
-        clone = _new_context(OptimizelyUserContext)
-        clone.client = self.client
-        clone.user_id = self.user_id
-        clone._lock = _SNAPSHOT_LOCK
-        with self._lock:
-            clone._attributes = dict(self._attributes)
-            clone._forced = dict(self._forced) if self._forced else {}
-        return clone
+    # The state and what decisions read of it are UserState's (flagstream.calls.user).
+    __slots__ = ()
+    client: DecideClient | None
 
     # -- public API (optimizely-sdk's) --------------------------------------
 
@@ -185,25 +141,19 @@ class OptimizelyUserContext:
         """Decide one flag for this user; sends the impression unless ``DISABLE_DECISION_EVENT``."""
         if self.client is None:
             return OptimizelyDecision(flag_key=key, user_context=self)
-        return self.client._decide(
-            self._snapshot(), key, list(options) if isinstance(options, list) else options
-        )
+        return self.client._decide(self, key, options)
 
     def decide_for_keys(
         self, keys: list[str], options: list[str] | None = None
     ) -> dict[str, OptimizelyDecision]:
         if self.client is None:
             return {}
-        return self.client._decide_for_keys(
-            self._snapshot(), keys, list(options) if isinstance(options, list) else options
-        )
+        return self.client._decide_for_keys(self, keys, options)
 
     def decide_all(self, options: list[str] | None = None) -> dict[str, OptimizelyDecision]:
         if self.client is None:
             return {}
-        return self.client._decide_all(
-            self._snapshot(), list(options) if isinstance(options, list) else options
-        )
+        return self.client._decide_all(self, options)
 
     def track_event(self, event_key: str, event_tags: dict[str, Any] | None = None) -> None:
         if self.client is not None:

@@ -175,6 +175,28 @@ def test_notifications_carry_optimizely_sdk_arguments(client):
     assert seen["log_event"][0].params["visitors"][0]["visitor_id"] == "vip"
 
 
+def test_optimizely_sdks_own_notification_center_gets_every_notification(dispatcher):
+    # optimizely-sdk's NotificationCenter has no has_listeners(): decide used to fail on it (an
+    # "Unexpected error" and an empty decision) while the constructor accepted it.
+    from optimizely.notification_center import NotificationCenter
+
+    center = NotificationCenter()
+    seen: list[str] = []
+    for kind in ("ACTIVATE", "TRACK", "DECISION"):
+        notification_type = getattr(flagstream.NotificationTypes, kind)
+        center.add_notification_listener(notification_type, lambda *a, kind=kind: seen.append(kind))
+    client = flagstream.Optimizely(
+        BASIC_DATAFILE, event_processor=ForwardingEventProcessor(dispatcher), notification_center=center
+    )
+    decision = client.create_user_context("vip", {"country": "de", "age": 30}).decide("banner")
+    assert (decision.variation_key, decision.enabled) == ("on", True)
+    assert client.activate("checkout_test", "vip", {"age": 30}) == "treatment"
+    client.track("purchase", "vip")
+    client.close()
+    assert seen == ["ACTIVATE", "DECISION", "DECISION", "ACTIVATE", "TRACK"]
+    assert len(dispatcher.log_events) == 3
+
+
 def test_decide_sends_flag_decisions_when_the_datafile_asks(client, dispatcher):
     user = client.create_user_context("user-1", {"country": "de"})
     decision = user.decide("banner", ["INCLUDE_REASONS"])
