@@ -25,12 +25,14 @@ $(COMPILED_STAMP): $(STAMP) Makefile setup.py pyproject.toml $(shell find src -n
 compiled: $(COMPILED_STAMP)
 
 # What the compiled modules run in: decisions (the differential suite against optimizely-sdk), the
-# config they read, events and payload bytes, the client API, the delivery plan and the spool's
-# writer. The transports, servers and tools run no compiled code of their own: the pure run covers them.
+# config they read, events and payload bytes, the client API, the delivery plan, the processors'
+# queue and intake (both drivers, fork and exit) and the spool's writer. The transports, servers and tools run no compiled code of their own: the pure run covers them.
 COMPILED_TESTS := tests/test_build.py tests/test_exported_members.py tests/differential \
 	tests/decision tests/events tests/client tests/openfeature_provider \
 	tests/config/test_project_config_model.py tests/config/test_config_differences.py \
 	tests/config/test_optimizely_config.py tests/delivery/test_batch_processor.py \
+	tests/delivery/test_batch_core.py tests/delivery/test_async_processor.py \
+	tests/delivery/test_delivery_lifecycle.py tests/delivery/test_forwarding_and_flushing.py \
 	tests/delivery/test_delivery_scenarios.py tests/delivery/test_delivery_plan.py \
 	tests/delivery/test_optimizely_interop.py tests/spool/test_spool_processor.py \
 	tests/spool/test_format_records.py tests/spool/test_mirror.py

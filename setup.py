@@ -45,6 +45,8 @@ HOT_MODULES = [
     "decision/results.py",
     "decision/semver.py",
     "decision/user_profile.py",
+    "delivery/core.py",
+    "delivery/intake.py",
     "events/factory.py",
     "events/ids.py",
     "events/payload.py",

@@ -21,17 +21,18 @@ from flagstream.delivery._driver import DriverBase, counts_diff
 from flagstream.delivery.adapters import as_result_dispatcher
 from flagstream.delivery.core import BatchCore, Window
 from flagstream.delivery.http import HttpDispatcher
+from flagstream.delivery.intake import Intake
 from flagstream.delivery.plan import Plan, Send, Settle, Wait, delivery_plan
 from flagstream.delivery.protocols import DeadLetterHandler, EventDispatcher
 from flagstream.delivery.result import DeliveryOutcome, DispatchResult
 from flagstream.delivery.retry import RetryPolicy
 from flagstream.delivery.settings import BatchSettings
 from flagstream.delivery.spool.options import SpoolOption, open_spool
-from flagstream.delivery.spool.spool import ACCEPTED_WAKE, FALLBACK, EventSpool, SpoolWindow
+from flagstream.delivery.spool.spool import EventSpool, SpoolWindow
 from flagstream.delivery.spooling import from_visitors, log_kept, settle_window
 from flagstream.delivery.stats import FlushReport, freeze_counts
 from flagstream.events.log_event import LogEvent
-from flagstream.events.payload import build_log_event, estimated_size
+from flagstream.events.payload import build_log_event
 from flagstream.events.user_event import UserEvent
 
 __all__ = ["BatchEventProcessor"]
@@ -126,11 +127,13 @@ class BatchEventProcessor(DriverBase):
         self.event_dispatcher = event_dispatcher
         self._sender = as_result_dispatcher(event_dispatcher)
         self._closed = False
+        self._spool: EventSpool | None = None
         self._init_state()
         # After _init_state: the spool's keeper may call _wake_one as soon as it is attached
         # (it adopted a dead process's files), and that needs self._wake.
         self._spool, self._owns_spool = open_spool(spool, logger)
         if self._spool is not None:
+            self._intake.spool = self._spool
             self._spool.attach(settings.batch_size, self._wake_one)
         lifecycle.register(self)
         if start_on_init:
@@ -144,6 +147,8 @@ class BatchEventProcessor(DriverBase):
         self._space = threading.Condition(self._lock)  # overflow="block" callers wait here
         self._blocked = 0
         self._core = BatchCore(self.settings)
+        # process() itself (compiled in the mypyc build), on this state.
+        self._intake = Intake(self, self._lock, self._wake, self._core, self._spool)
         self._closing = threading.Event()
         self._stopping = threading.Event()
         self._close_deadline = _NEVER
@@ -158,42 +163,7 @@ class BatchEventProcessor(DriverBase):
 
     def process(self, user_event: UserEvent) -> None:
         """Queue ``user_event`` for delivery. Cheap, never blocks (unless overflow="block"), never raises."""
-        spool = self._spool
-        if spool is not None:
-            written = spool.append(user_event)
-            if written != FALLBACK:  # on disk (or dropped by the spool's cap, and counted)
-                if not self._running:
-                    self._ensure_workers()
-                if written == ACCEPTED_WAKE:
-                    self._wake_one()
-                return
-        try:
-            size = estimated_size(user_event)
-        except Exception:
-            size = -1
-        if not self._running:
-            self._ensure_workers()
-        core = self._core
-        with self._lock:
-            # BatchCore.offer, inlined: on this path a method call costs a quarter of the budget.
-            # tests/delivery/test_batch_processor.py checks both admit exactly the same events.
-            queue = core.queue
-            if (
-                len(queue) < core.max_events
-                and 0 <= size <= core.max_request_bytes
-                and core.queued_bytes + size <= core.max_bytes
-                and not core.closing
-            ):
-                queue.append(user_event)
-                core.sizes.append(size)
-                core.queued_bytes += size
-                core.enqueued += 1
-                if len(queue) == core.batch_size or (
-                    core.queued_bytes >= core.max_request_bytes > core.queued_bytes - size
-                ):
-                    self._wake.notify()
-                return
-        self._refused(user_event, size)
+        self._intake.offer(user_event)
 
     def _refused(self, user_event: UserEvent, size: int) -> None:
         with self._lock:
