@@ -280,3 +280,42 @@ def test_no_log_line_is_built_when_levels_are_off() -> None:
     assert not (t.info)
     assert not (t.warn)
     assert _leaf("exact", 1)({"a": "x"}, t) is None
+
+
+def test_level_flags_follow_every_change_of_a_standard_logger() -> None:
+    # For a logging.Logger the flags are read from isEnabledFor's own cache, which logging
+    # clears when a level changes; disabling the logger (an attribute, never cached) also counts.
+    import logging
+
+    logger = logging.getLogger("flagstream.test.levels")
+    logger.setLevel(logging.WARNING)
+    assert (Trace(logger, None).debug, Trace(logger, None).info, Trace(logger, None).warn) == (
+        False,
+        False,
+        True,
+    )
+    logger.setLevel(logging.DEBUG)
+    assert (Trace(logger, None).debug, Trace(logger, None).info, Trace(logger, None).error) == (
+        True,
+        True,
+        True,
+    )
+    logging.disable(logging.INFO)
+    try:
+        assert (Trace(logger, None).debug, Trace(logger, None).info, Trace(logger, None).warn) == (
+            False,
+            False,
+            True,
+        )
+    finally:
+        logging.disable(logging.NOTSET)
+    assert Trace(logger, None).debug
+    logger.disabled = True
+    try:
+        t = Trace(logger, None)
+        assert (t.debug, t.info, t.warn, t.error) == (False, False, False, False)
+    finally:
+        logger.disabled = False
+    logger.setLevel(logging.CRITICAL)
+    t = Trace(logger, None)
+    assert (t.debug, t.info, t.warn, t.error) == (False, False, False, False)

@@ -64,6 +64,10 @@ class UserState:
         clone.client = self.client
         clone.user_id = self.user_id
         clone._lock = SNAPSHOT_LOCK
-        with self._lock:
+        lock = self._lock
+        lock.acquire()
+        try:
             clone._attributes = dict(self._attributes)
             clone._forced = dict(self._forced) if self._forced else {}
+        finally:
+            lock.release()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Final
 
 from flagstream._logging import LoggerLike
 from flagstream.decision import messages as msg
@@ -10,7 +11,7 @@ from flagstream.decision._trace import Trace, level_flags
 
 __all__ = ["BUCKETING_ID_ATTRIBUTE", "Call"]
 
-BUCKETING_ID_ATTRIBUTE = "$opt_bucketing_id"
+BUCKETING_ID_ATTRIBUTE: Final = "$opt_bucketing_id"
 _EMPTY: Mapping[str, object] = {}
 
 

@@ -12,7 +12,7 @@ concurrent first use may compile twice, harmlessly.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from flagstream.decision import messages as msg
 from flagstream.decision._trace import Trace
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = ["EntityPlan", "FlagPlan", "Plan", "RulePlan"]
 
-RANDOM_POLICY = "random"
+RANDOM_POLICY: Final = "random"
 
 
 class EntityPlan:

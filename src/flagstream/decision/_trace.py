@@ -22,6 +22,18 @@ def level_flags(logger: LoggerLike) -> tuple[bool, bool, bool, bool]:
 
     A logger without ``isEnabledFor`` (a user's duck-typed logger) gets every line.
     """
+    if type(logger) is logging.Logger and not logger.disabled:
+        # isEnabledFor's own answers, read from the per-level cache it fills (and that logging
+        # clears under its lock whenever a level changes): dict reads instead of interpreted
+        # calls on every decision. A level it has not answered yet is asked (and so cached).
+        cache = getattr(logger, "_cache", None)
+        if type(cache) is dict:
+            return (
+                _enabled(logger, cache, logging.DEBUG),
+                _enabled(logger, cache, logging.INFO),
+                _enabled(logger, cache, logging.WARNING),
+                _enabled(logger, cache, logging.ERROR),
+            )
     is_enabled = getattr(logger, "isEnabledFor", None)
     if is_enabled is None:
         return True, True, True, True
@@ -34,6 +46,11 @@ def level_flags(logger: LoggerLike) -> tuple[bool, bool, bool, bool]:
         return False, False, False, bool(is_enabled(logging.ERROR))
     except Exception:  # a broken user logger must not break a decision
         return False, False, False, False
+
+
+def _enabled(logger: logging.Logger, cache: dict[object, object], level: int) -> bool:
+    known = cache.get(level)
+    return bool(known) if known is not None else logger.isEnabledFor(level)
 
 
 class Trace:

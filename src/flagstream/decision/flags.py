@@ -20,7 +20,7 @@ identical.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from flagstream.decision import messages as msg
 from flagstream.decision._call import Call
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = ["decide_flag", "decide_rollout"]
 
-TARGETED_DELIVERY = "td"
+TARGETED_DELIVERY: Final = "td"
 _FEATURE_TEST = DecisionSource.FEATURE_TEST
 _ROLLOUT = DecisionSource.ROLLOUT
 _HOLDOUT = DecisionSource.HOLDOUT

@@ -15,16 +15,16 @@ if there were no profile.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Protocol
+from typing import Final, Protocol
 
 from flagstream._logging import LoggerLike
 from flagstream.decision import messages as msg
 
 __all__ = ["UserProfileService", "UserProfileTracker"]
 
-USER_ID_KEY = "user_id"
-BUCKET_MAP_KEY = "experiment_bucket_map"
-VARIATION_ID_KEY = "variation_id"
+USER_ID_KEY: Final = "user_id"
+BUCKET_MAP_KEY: Final = "experiment_bucket_map"
+VARIATION_ID_KEY: Final = "variation_id"
 
 
 class UserProfileService(Protocol):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Final
 
 from flagstream.delivery.settings import BatchSettings
 from flagstream.delivery.spool.spool import SpoolStats
@@ -25,9 +26,9 @@ from flagstream.events.user_event import UserEvent
 
 __all__ = ["ACCEPTED", "ACCEPTED_WAKE", "REFUSED", "BatchCore", "Window"]
 
-ACCEPTED = 0
-ACCEPTED_WAKE = 1  # accepted, and a batch just filled (by count or bytes): wake a worker
-REFUSED = 2  # over a bound or closed: the driver applies the overflow policy
+ACCEPTED: Final = 0
+ACCEPTED_WAKE: Final = 1  # accepted, and a batch just filled (by count or bytes): wake a worker
+REFUSED: Final = 2  # over a bound or closed: the driver applies the overflow policy
 
 
 @dataclass(slots=True, eq=False)

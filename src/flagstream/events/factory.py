@@ -130,7 +130,7 @@ def visitor_attributes(
 # one per attribute, and the collector's passes come less often and cost less
 # (bench/call_phases.py). Bounded like the payload writer's caches; dict reads and
 # writes are atomic under the GIL, so no lock is needed.
-_CACHE_LIMIT = 4096
+_CACHE_LIMIT: Final = 4096
 _attributes: dict[tuple[str, str, object, type], VisitorAttribute] = {}
 _metadata: dict[tuple[str, str, str, str, bool], DecisionMetadata] = {}
 

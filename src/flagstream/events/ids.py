@@ -15,6 +15,7 @@ import binascii
 import os
 import random
 import time
+from typing import Final
 
 __all__ = ["format_uuid", "new_uuid_bits", "now_millis", "uuid_json"]
 
@@ -29,8 +30,8 @@ def _reseed() -> None:
 os.register_at_fork(after_in_child=_reseed)
 
 # Version 4 and the RFC 4122 variant, set on the random bits when formatting.
-_MASK = ((1 << 128) - 1) & ~(0xF << 76) & ~(0x3 << 62)
-_VERSION_AND_VARIANT = (0x4 << 76) | (0x2 << 62)
+_MASK: Final = ((1 << 128) - 1) & ~(0xF << 76) & ~(0x3 << 62)
+_VERSION_AND_VARIANT: Final = (0x4 << 76) | (0x2 << 62)
 
 
 def format_uuid(bits: int | str) -> str:

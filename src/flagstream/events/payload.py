@@ -18,7 +18,7 @@ from __future__ import annotations
 import binascii
 import operator
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Final
 
 from flagstream import _json
 from flagstream.events.ids import format_uuid, uuid_json
@@ -41,14 +41,14 @@ __all__ = [
     "visitor_of",
 ]
 
-ACTIVATE_EVENT_KEY = "campaign_activated"
+ACTIVATE_EVENT_KEY: Final = "campaign_activated"
 _ACTIVATE_KEY = ACTIVATE_EVENT_KEY.encode()
 
 # Fixed JSON overhead of one visitor (keys, brackets, uuid, timestamp) and of one
 # attribute; measured on real payloads and rounded up so the estimate errs high.
-_VISITOR_OVERHEAD = 260
-_ATTRIBUTE_OVERHEAD = 64
-_DECISION_OVERHEAD = 150
+_VISITOR_OVERHEAD: Final = 260
+_ATTRIBUTE_OVERHEAD: Final = 64
+_DECISION_OVERHEAD: Final = 150
 
 
 def _attributes(attributes: tuple[VisitorAttribute, ...]) -> list[dict[str, Any]]:
@@ -143,7 +143,7 @@ def params_of(events: Sequence[UserEvent]) -> dict[str, Any]:
 
 #: Visitors written between two calls of ``build_log_event``'s ``pause``: well under
 #: 100 µs of work on the 2-core benchmark machine (``bench/stall_probe.py``).
-SLICE_VISITORS = 32
+SLICE_VISITORS: Final = 32
 
 
 def build_log_event(events: Sequence[UserEvent], pause: Callable[[], object] | None = None) -> LogEvent:
@@ -204,7 +204,7 @@ def visitor_bytes(event: UserEvent) -> bytes:
 # fragment per attribute name and value, and each visitor written by a single bytes
 # %-format from the event's fields.
 
-_CACHE_LIMIT = 4096
+_CACHE_LIMIT: Final = 4096
 _headers: dict[EventContext, bytes] = {}
 _decisions: dict[tuple[Any, ...], bytes] = {}
 _attribute_fragments: dict[int, Any] = {}

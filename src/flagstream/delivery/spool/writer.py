@@ -21,7 +21,7 @@ import os
 import time
 import zlib
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from flagstream.delivery.spool import format as fmt
 from flagstream.delivery.spool.mirror import MIRROR_BYTES
@@ -40,10 +40,10 @@ __all__ = [
     "load_held_write",
 ]
 
-ACCEPTED = 0
-ACCEPTED_WAKE = 1  # accepted, and a batch's worth is waiting: wake a worker
-FALLBACK = 2  # not written (disk failing, event unusable): the processor keeps it in memory
-DROPPED = 3  # the spool is full and on_full="drop_newest": counted as a spool_cap drop
+ACCEPTED: Final = 0
+ACCEPTED_WAKE: Final = 1  # accepted, and a batch's worth is waiting: wake a worker
+FALLBACK: Final = 2  # not written (disk failing, event unusable): the processor keeps it in memory
+DROPPED: Final = 3  # the spool is full and on_full="drop_newest": counted as a spool_cap drop
 
 _MAX_VISITOR = fmt.MAX_RECORD - 64
 _crc32 = zlib.crc32
