@@ -1,7 +1,7 @@
 """The ``decide`` API on the client side: user contexts in, ``OptimizelyDecision`` out.
 
 :class:`~flagstream.user_context.OptimizelyUserContext` calls ``_decide``,
-``_decide_for_keys`` and ``_decide_all`` here with a snapshot of itself. The
+``_decide_for_keys`` and ``_decide_all`` here with itself; each decides on a snapshot. The
 OpenFeature provider (:mod:`flagstream.openfeature._resolve`) calls
 ``_merge_options``, ``_decisions.decide_flag`` and ``_finish_decision``. A single
 ``decide`` and the finishing of every decision run in
@@ -24,8 +24,6 @@ __all__ = ["_DecideAPI"]
 
 _INCLUDE_REASONS = OptimizelyDecideOption.INCLUDE_REASONS
 _ENABLED_FLAGS_ONLY = OptimizelyDecideOption.ENABLED_FLAGS_ONLY
-_DISABLE_DECISION_EVENT = OptimizelyDecideOption.DISABLE_DECISION_EVENT
-_EXCLUDE_VARIABLES = OptimizelyDecideOption.EXCLUDE_VARIABLES
 
 
 class _DecideAPI(_SharedClient):
