@@ -271,3 +271,25 @@ def test_decision_variables_are_the_callers_own_to_mutate(client):
     second.variables["config"]["added"] = True  # a json variable: a fresh parse every time
     assert user.decide("banner", ["DISABLE_DECISION_EVENT"]).variables == expected
     assert user.decide("empty_flag", ["DISABLE_DECISION_EVENT"]).variables == {}
+
+
+def test_the_fast_decision_constructor_sets_every_field_of_optimizely_decision():
+    # calls.decide.new_decision skips the dataclass __init__: a field added to OptimizelyDecision
+    # must be added there too, or decisions would lack it.
+    import dataclasses
+
+    from flagstream.calls.decide import new_decision
+    from flagstream.user_context import OptimizelyDecision
+
+    values = {
+        "variation_key": "on",
+        "enabled": True,
+        "variables": {"v": 1},
+        "rule_key": "r",
+        "flag_key": "f",
+        "user_context": None,
+        "reasons": ["why"],
+    }
+    assert [f.name for f in dataclasses.fields(OptimizelyDecision)] == list(values)
+    fast = new_decision(*values.values())
+    assert dataclasses.asdict(fast) == dataclasses.asdict(OptimizelyDecision(**values))
