@@ -12,7 +12,7 @@ A listener that raises is logged and never affects the caller.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Final
 
 from flagstream._logging import get_logger
@@ -74,8 +74,8 @@ class NotificationCenter:
         """A copy of the listeners per type, in optimizely-sdk's shape."""
         return {k: list(v) for k, v in self._listeners.items()}
 
-    def listener_table(self) -> Mapping[str, tuple[tuple[int, Listener], ...]]:
-        """The live listeners per type (read-only; the dict is updated in place, never replaced)."""
+    def listener_table(self) -> dict[str, tuple[tuple[int, Listener], ...]]:
+        """The live listeners per type: read it, never change it (updated in place, never replaced)."""
         return self._listeners
 
     def has_listeners(self, notification_type: str) -> bool:

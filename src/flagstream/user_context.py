@@ -7,10 +7,10 @@ module imports no client module and the client modules import it freely.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from flagstream._logging import get_logger
+from flagstream.calls.result import OptimizelyDecision
 from flagstream.calls.user import UserState
 
 __all__ = ["DecideClient", "OptimizelyDecision", "OptimizelyUserContext"]
@@ -43,35 +43,6 @@ class DecideClient(Protocol):
         attributes: dict[str, Any] | None = None,
         event_tags: dict[str, Any] | None = None,
     ) -> None: ...
-
-
-@dataclass(slots=True, eq=False)
-class OptimizelyDecision:
-    """The result of ``decide`` for one flag.
-
-    ``variation_key`` is ``None`` and ``enabled`` ``False`` when no decision
-    could be made; ``reasons`` says why (with ``INCLUDE_REASONS``, all the
-    steps of the decision).
-    """
-
-    variation_key: str | None = None
-    enabled: bool = False
-    variables: dict[str, Any] = field(default_factory=dict)
-    rule_key: str | None = None
-    flag_key: str | None = None
-    user_context: OptimizelyUserContext | None = None
-    reasons: list[str] = field(default_factory=list)
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "variation_key": self.variation_key,
-            "enabled": self.enabled,
-            "variables": self.variables,
-            "rule_key": self.rule_key,
-            "flag_key": self.flag_key,
-            "user_context": self.user_context.as_json() if self.user_context else None,
-            "reasons": self.reasons,
-        }
 
 
 class OptimizelyUserContext(UserState):

@@ -273,12 +273,9 @@ def test_decision_variables_are_the_callers_own_to_mutate(client):
     assert user.decide("empty_flag", ["DISABLE_DECISION_EVENT"]).variables == {}
 
 
-def test_the_fast_decision_constructor_sets_every_field_of_optimizely_decision():
-    # calls.decide.new_decision skips the dataclass __init__: a field added to OptimizelyDecision
-    # must be added there too, or decisions would lack it.
-    import dataclasses
-
-    from flagstream.calls.decide import new_decision
+def test_optimizely_decision_keeps_the_dataclass_constructor_repr_and_identity_it_had():
+    # A native class in the compiled build: the same fields, order, defaults and repr as the
+    # slotted dataclass before it, in both builds, and it keeps whatever it is given.
     from flagstream.user_context import OptimizelyDecision
 
     values = {
@@ -290,6 +287,28 @@ def test_the_fast_decision_constructor_sets_every_field_of_optimizely_decision()
         "user_context": None,
         "reasons": ["why"],
     }
-    assert [f.name for f in dataclasses.fields(OptimizelyDecision)] == list(values)
-    fast = new_decision(*values.values())
-    assert dataclasses.asdict(fast) == dataclasses.asdict(OptimizelyDecision(**values))
+    by_position = OptimizelyDecision(*values.values())
+    by_name = OptimizelyDecision(**values)
+    for decision in (by_position, by_name):
+        assert {name: getattr(decision, name) for name in values} == values
+    assert repr(by_name) == (
+        "OptimizelyDecision(variation_key='on', enabled=True, variables={'v': 1}, rule_key='r', "
+        "flag_key='f', user_context=None, reasons=['why'])"
+    )
+    assert by_position != by_name
+    assert by_name == by_name
+    empty, other = OptimizelyDecision(), OptimizelyDecision()
+    assert (empty.variation_key, empty.enabled, empty.variables, empty.reasons) == (None, False, {}, [])
+    assert empty.variables is not other.variables
+    assert empty.reasons is not other.reasons
+    odd = OptimizelyDecision(variation_key=1, enabled=None, variables=None, flag_key=("a",), reasons=())
+    assert (odd.variation_key, odd.enabled, odd.variables, odd.flag_key, odd.reasons) == (
+        1,
+        None,
+        None,
+        ("a",),
+        (),
+    )
+    assert OptimizelyDecision.__doc__
+    assert "result of ``decide``" in OptimizelyDecision.__doc__
+    assert by_name.as_json()["user_context"] is None

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from flagstream._decisions import DecisionAdapter
+from flagstream.calls.result import OptimizelyDecision
 from flagstream.calls.shared import INVALID_OPTIMIZELY, INVALID_PROJECT_CONFIG, Delivery, VariableValues
 from flagstream.calls.user import UserState
 from flagstream.config.project_config import ProjectConfig
@@ -20,9 +21,9 @@ from flagstream.decide import OptimizelyDecideOption, OptimizelyDecisionMessage
 from flagstream.decision.results import FeatureDecision
 from flagstream.decision.sources import DecisionSource
 from flagstream.notifications import DecisionNotificationTypes, NotificationTypes
-from flagstream.user_context import OptimizelyDecision, OptimizelyUserContext
+from flagstream.user_context import OptimizelyUserContext
 
-__all__ = ["DecidePath", "call_options", "new_decision", "snapshot"]
+__all__ = ["DecidePath", "call_options", "snapshot"]
 
 _INCLUDE_REASONS: Final = OptimizelyDecideOption.INCLUDE_REASONS
 _ENABLED_FLAGS_ONLY: Final = OptimizelyDecideOption.ENABLED_FLAGS_ONLY
@@ -35,33 +36,7 @@ _FLAG: Final = DecisionNotificationTypes.FLAG
 _SDK_NOT_READY: Final = OptimizelyDecisionMessage.SDK_NOT_READY
 _FLAG_KEY_INVALID: Final = OptimizelyDecisionMessage.FLAG_KEY_INVALID
 
-_new_object = object.__new__
 _new_context = OptimizelyUserContext.__new__
-
-
-def new_decision(
-    variation_key: str | None,
-    enabled: bool,
-    variables: dict[str, Any],
-    rule_key: str | None,
-    flag_key: Any,
-    user: Any,
-    reasons: list[str],
-) -> OptimizelyDecision:
-    """``OptimizelyDecision(...)`` with every field given, without running the dataclass's ``__init__``.
-
-    ``flag_key`` is whatever the caller passed as the key (not always a string).
-    """
-    decision: Any = _new_object(OptimizelyDecision)
-    decision.variation_key = variation_key
-    decision.enabled = enabled
-    decision.variables = variables
-    decision.rule_key = rule_key
-    decision.flag_key = flag_key
-    decision.user_context = user
-    decision.reasons = reasons
-    result: OptimizelyDecision = decision
-    return result
 
 
 def snapshot(user: UserState) -> OptimizelyUserContext:
@@ -81,7 +56,7 @@ def call_options(options: Any) -> Any:
 
 
 def _undecided(key: Any, user: Any, reason: str | None) -> OptimizelyDecision:
-    return new_decision(None, False, {}, None, key, user, [reason] if reason is not None else [])
+    return OptimizelyDecision(None, False, {}, None, key, user, [reason] if reason is not None else [])
 
 
 class DecidePath:
@@ -211,4 +186,4 @@ class DecidePath:
                     "variation_id": variation.id if variation is not None else None,
                 },
             )
-        return new_decision(variation_key, enabled, variables, rule_key, flag_key, user, reasons)
+        return OptimizelyDecision(variation_key, enabled, variables, rule_key, flag_key, user, reasons)

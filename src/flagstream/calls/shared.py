@@ -16,6 +16,7 @@ from typing import Any, Final
 from flagstream import _json
 from flagstream.config.entities import Experiment, Variable, VariableType, Variation
 from flagstream.config.project_config import ProjectConfig
+from flagstream.delivery.processor import BatchEventProcessor
 from flagstream.events.factory import conversion_event, event_context, impression_event
 from flagstream.events.payload import build_log_event
 from flagstream.events.user_event import EventContext, UserEvent
@@ -51,7 +52,7 @@ class Listeners:
 
     def __init__(self, center: Any) -> None:
         self.center = center
-        self.table: Mapping[str, Any] | None = None
+        self.table: dict[str, Any] | None = None  # a dict, so that compiled code reads it directly
         self.ask: Any = None
         if type(center) is NotificationCenter:
             self.table = center.listener_table()
@@ -100,7 +101,11 @@ class Delivery:
     def process(self, user_event: UserEvent) -> None:
         """Hand ``user_event`` to the event processor; a broken user processor is logged, not raised."""
         try:
-            self.client.event_processor.process(user_event)
+            processor = self.client.event_processor
+            if type(processor) is BatchEventProcessor:
+                processor._intake.offer(user_event)  # its process(), without an interpreted frame
+            else:
+                processor.process(user_event)
         except Exception:
             self.logger.exception("Event processor failed to accept an event.")
 

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Final
 
 from flagstream._logging import LoggerLike
+from flagstream.calls.user import UserState
 from flagstream.decision import messages as msg
 from flagstream.decision._trace import Trace, level_flags
 
@@ -13,6 +14,13 @@ __all__ = ["BUCKETING_ID_ATTRIBUTE", "Call"]
 
 BUCKETING_ID_ATTRIBUTE: Final = "$opt_bucketing_id"
 _EMPTY: Mapping[str, object] = {}
+
+
+def _get(attrs: Mapping[str, object], key: str) -> object:
+    try:
+        return attrs.get(key)
+    except Exception:  # a user's mapping that fails on reads
+        return None
 
 
 class Call(Trace):
@@ -36,30 +44,36 @@ class Call(Trace):
         self.note_debug = reasons is not None or self.debug
         self.note_info = reasons is not None or self.info
         self.user = user
-        try:
-            self.user_id: str = user.user_id  # type: ignore[attr-defined]
-        except Exception:
-            self.user_id = None  # type: ignore[assignment]
-        try:
-            attrs = user.attributes  # type: ignore[attr-defined]
-        except Exception:
-            attrs = _EMPTY
-        if type(attrs) is not dict and not isinstance(attrs, Mapping):
-            attrs = _EMPTY
+        if isinstance(user, UserState):
+            # The client's own user contexts (and their snapshots): native reads, no lookups.
+            self.user_id: str = user.user_id
+            attrs: Mapping[str, object] = user.attributes
+            forced = user.has_forced_decisions()
+        else:
+            try:
+                self.user_id = user.user_id  # type: ignore[attr-defined]
+            except Exception:
+                self.user_id = None  # type: ignore[assignment]
+            try:
+                attrs = user.attributes  # type: ignore[attr-defined]
+            except Exception:
+                attrs = _EMPTY
+            if type(attrs) is not dict and not isinstance(attrs, Mapping):
+                attrs = _EMPTY
+            # Rule-level forced decisions are looked up for every rule; a user that can say
+            # it has none (``has_forced_decisions() -> False``) spares those lookups.
+            has_forced = getattr(user, "has_forced_decisions", None)
+            try:
+                forced = True if has_forced is None else bool(has_forced())
+            except Exception:
+                forced = True
         self.attrs: Mapping[str, object] = attrs
-        try:
-            raw = attrs.get(BUCKETING_ID_ATTRIBUTE)
-        except Exception:
-            raw = None
+        self.forced_decisions = forced
+        raw = (
+            attrs.get(BUCKETING_ID_ATTRIBUTE) if type(attrs) is dict else _get(attrs, BUCKETING_ID_ATTRIBUTE)
+        )
         self.bucketing_id_invalid = raw is not None and not isinstance(raw, str)
         self.bucketing_id: str = raw if isinstance(raw, str) else self.user_id
-        # Rule-level forced decisions are looked up for every rule; a user that can say
-        # it has none (``has_forced_decisions() -> False``) spares those lookups.
-        has_forced = getattr(user, "has_forced_decisions", None)
-        try:
-            self.forced_decisions = True if has_forced is None else bool(has_forced())
-        except Exception:
-            self.forced_decisions = True
 
     def note_bucketing_id(self) -> None:
         """Add the reason for a non-string ``$opt_bucketing_id`` (each time the id is read)."""

@@ -11,10 +11,18 @@ before formatting.
 from __future__ import annotations
 
 import logging
+from typing import Final
 
 from flagstream._logging import LoggerLike
 
 __all__ = ["Trace", "level_flags"]
+
+# logging's levels as constants: in compiled code, ``logging.DEBUG`` is a module lookup per read.
+_DEBUG: Final = logging.DEBUG
+_INFO: Final = logging.INFO
+_WARNING: Final = logging.WARNING
+_ERROR: Final = logging.ERROR
+_Logger: Final = logging.Logger
 
 
 def level_flags(logger: LoggerLike) -> tuple[bool, bool, bool, bool]:
@@ -22,28 +30,28 @@ def level_flags(logger: LoggerLike) -> tuple[bool, bool, bool, bool]:
 
     A logger without ``isEnabledFor`` (a user's duck-typed logger) gets every line.
     """
-    if type(logger) is logging.Logger and not logger.disabled:
+    if type(logger) is _Logger and not logger.disabled:
         # isEnabledFor's own answers, read from the per-level cache it fills (and that logging
         # clears under its lock whenever a level changes): dict reads instead of interpreted
         # calls on every decision. A level it has not answered yet is asked (and so cached).
         cache = getattr(logger, "_cache", None)
         if type(cache) is dict:
             return (
-                _enabled(logger, cache, logging.DEBUG),
-                _enabled(logger, cache, logging.INFO),
-                _enabled(logger, cache, logging.WARNING),
-                _enabled(logger, cache, logging.ERROR),
+                _enabled(logger, cache, _DEBUG),
+                _enabled(logger, cache, _INFO),
+                _enabled(logger, cache, _WARNING),
+                _enabled(logger, cache, _ERROR),
             )
     is_enabled = getattr(logger, "isEnabledFor", None)
     if is_enabled is None:
         return True, True, True, True
     try:
         # Two calls in the usual cases (WARNING and INFO levels).
-        if is_enabled(logging.INFO):
-            return bool(is_enabled(logging.DEBUG)), True, True, True
-        if is_enabled(logging.WARNING):
+        if is_enabled(_INFO):
+            return bool(is_enabled(_DEBUG)), True, True, True
+        if is_enabled(_WARNING):
             return False, False, True, True
-        return False, False, False, bool(is_enabled(logging.ERROR))
+        return False, False, False, bool(is_enabled(_ERROR))
     except Exception:  # a broken user logger must not break a decision
         return False, False, False, False
 

@@ -58,10 +58,6 @@ class SimpleUser:
         return False
 
 
-# The two results below are immutable NamedTuples rather than frozen dataclasses: one is
-# built per decision on the hot path, and a NamedTuple is built in C, about 3x cheaper.
-
-
 class VariationResult(NamedTuple):
     """The variation of one experiment for a user (None when not bucketed) and the reasons."""
 
@@ -69,7 +65,7 @@ class VariationResult(NamedTuple):
     reasons: list[str]
 
 
-class FeatureDecision(NamedTuple):
+class FeatureDecision:
     """A flag decision: the rule (experiment, rollout rule or holdout), its variation and source.
 
     ``holdout_decision`` is set when the user fell into a global holdout with
@@ -77,10 +73,44 @@ class FeatureDecision(NamedTuple):
     delivery or the rollout: the client sends that holdout's impression too,
     as optimizely-sdk does. ``reasons`` is empty unless ``INCLUDE_REASONS``
     was among the options.
+
+    A plain class, not a NamedTuple: one is built per decision, and in the
+    compiled build a native class is built without the interpreted
+    ``__new__`` a NamedTuple has (about 200 ns less per ``decide``). Two
+    decisions are equal when their fields are, as NamedTuples were.
     """
 
-    experiment: Experiment | Holdout | None
-    variation: Variation | None
-    source: str
-    reasons: list[str]
-    holdout_decision: FeatureDecision | None = None
+    __slots__ = ("experiment", "holdout_decision", "reasons", "source", "variation")
+
+    def __init__(
+        self,
+        experiment: Experiment | Holdout | None,
+        variation: Variation | None,
+        source: str,
+        reasons: list[str],
+        holdout_decision: FeatureDecision | None = None,
+    ) -> None:
+        self.experiment = experiment
+        self.variation = variation
+        self.source = source
+        self.reasons = reasons
+        self.holdout_decision = holdout_decision
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, FeatureDecision):
+            return NotImplemented
+        return (
+            self.experiment == other.experiment
+            and self.variation == other.variation
+            and self.source == other.source
+            and self.reasons == other.reasons
+            and self.holdout_decision == other.holdout_decision
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # equal by value, and mutable (its reasons)
+
+    def __repr__(self) -> str:
+        return (
+            f"FeatureDecision(experiment={self.experiment!r}, variation={self.variation!r}, "
+            f"source={self.source!r}, reasons={self.reasons!r}, holdout_decision={self.holdout_decision!r})"
+        )
