@@ -30,6 +30,7 @@ from setuptools.command.build_ext import build_ext
 HOT_MODULES = [
     "decision/service.py",
     "calls/decide.py",
+    "calls/experiments.py",
     "calls/result.py",
     "calls/shared.py",
     "calls/user.py",

@@ -15,6 +15,7 @@ from typing import Any, Final
 from flagstream._decisions import DecisionAdapter
 from flagstream._logging import SDK_LOGGER, get_logger
 from flagstream.calls.decide import DecidePath
+from flagstream.calls.experiments import INVALID_ATTRIBUTES, ExperimentPath
 from flagstream.calls.shared import (
     INVALID_INPUT,
     INVALID_OPTIMIZELY,
@@ -35,7 +36,7 @@ class ErrorMessages:
     INVALID_INPUT: Final = INVALID_INPUT
     INVALID_OPTIMIZELY: Final = INVALID_OPTIMIZELY
     INVALID_PROJECT_CONFIG: Final = INVALID_PROJECT_CONFIG
-    INVALID_ATTRIBUTES: Final = "Provided attributes are in an invalid format."
+    INVALID_ATTRIBUTES: Final = INVALID_ATTRIBUTES
 
 
 # optimizely-sdk's BatchEventProcessor option that has no meaning for flagstream's processor
@@ -124,6 +125,9 @@ class _ClientBase:
         self._listeners = Listeners(self._notifications)
         self._delivery = Delivery(self, self._logger, self._notifications, self._listeners, event_endpoint)
         self._variables = VariableValues(self._logger)
+        self._experiment_path = ExperimentPath(
+            self, self._decisions, self._delivery, self._logger, self._notifications
+        )
         self._decide_path = DecidePath(
             self,
             self._decisions,

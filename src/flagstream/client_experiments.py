@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flagstream.client_base import DecisionSources
 from flagstream.client_shared import _is_key, _SharedClient
 from flagstream.config.project_config import ProjectConfig
-from flagstream.notifications import DecisionNotificationTypes, NotificationTypes
-from flagstream.user_context import OptimizelyUserContext
 
 __all__ = ["_ExperimentsAPI"]
 
@@ -23,13 +20,34 @@ class _ExperimentsAPI(_SharedClient):
     ) -> str | None:
         """Bucket the user, send an impression, and return the variation key (or ``None``)."""
         try:
-            return self._activate(experiment_key, user_id, attributes)
+            config = self._experiment_config("activate", experiment_key, user_id)
+            if config is None:
+                return None
+            return self._experiment_path.activate(config, experiment_key, user_id, attributes)
         except Exception:  # never break the host application
             self._logger.exception('Unexpected error in "activate".')
             return None
 
-    def _activate(self, experiment_key: str, user_id: str, attributes: dict[str, Any] | None) -> str | None:
-        if not self._check_valid("activate"):
+    def get_variation(
+        self, experiment_key: str, user_id: str, attributes: dict[str, Any] | None = None
+    ) -> str | None:
+        """The variation key the user is bucketed into, without sending an impression."""
+        try:
+            config = self._experiment_config("get_variation", experiment_key, user_id)
+            if config is None:
+                return None
+            return self._experiment_path.variation(config, experiment_key, user_id, attributes)
+        except Exception:
+            self._logger.exception('Unexpected error in "get_variation".')
+            return None
+
+    def _experiment_config(self, api: str, experiment_key: object, user_id: object) -> ProjectConfig | None:
+        """The config for an experiment call, or ``None`` after logging what is wrong with the call."""
+        if self.is_valid and type(experiment_key) is str and experiment_key and type(user_id) is str:
+            config: ProjectConfig | None = self.config_manager.get_config()
+            if config is not None:
+                return config  # the usual call: one check of everything, nothing logged
+        if not self._check_valid(api):
             return None
         if not _is_key(experiment_key):
             self._invalid_input("experiment_key")
@@ -37,79 +55,7 @@ class _ExperimentsAPI(_SharedClient):
         if not isinstance(user_id, str):
             self._invalid_input("user_id")
             return None
-        config = self._config("activate")
-        if config is None:
-            return None
-        variation_key = self._get_variation(config, experiment_key, user_id, attributes)
-        if not variation_key:
-            self._debug(lambda: f'Not activating user "{user_id}".')
-            return None
-        experiment = config.get_experiment_from_key(experiment_key)
-        variation = config.get_variation_from_key(experiment_key, variation_key)
-        if experiment is None or variation is None:
-            return None
-        self._delivery.impression(
-            config,
-            experiment,
-            variation,
-            "",
-            experiment.key,
-            DecisionSources.EXPERIMENT,
-            True,
-            user_id,
-            attributes,
-        )
-        return variation.key
-
-    def get_variation(
-        self, experiment_key: str, user_id: str, attributes: dict[str, Any] | None = None
-    ) -> str | None:
-        """The variation key the user is bucketed into, without sending an impression."""
-        try:
-            if not self._check_valid("get_variation"):
-                return None
-            if not _is_key(experiment_key):
-                self._invalid_input("experiment_key")
-                return None
-            if not isinstance(user_id, str):
-                self._invalid_input("user_id")
-                return None
-            config = self._config("get_variation")
-            if config is None:
-                return None
-            return self._get_variation(config, experiment_key, user_id, attributes)
-        except Exception:
-            self._logger.exception('Unexpected error in "get_variation".')
-            return None
-
-    def _get_variation(
-        self, config: ProjectConfig, experiment_key: str, user_id: str, attributes: dict[str, Any] | None
-    ) -> str | None:
-        experiment = config.get_experiment_from_key(experiment_key)
-        if experiment is None:
-            self._logger.info(
-                f'Experiment key "{experiment_key}" is invalid. Not activating user "{user_id}".'
-            )
-            return None
-        if not self._valid_attributes(attributes):
-            return None
-        user = OptimizelyUserContext(self, user_id, attributes)
-        variation = self._decisions.variation_for_experiment(config, experiment, user)
-        variation_key = variation.key if variation is not None else None
-        if self._listeners.wanted(NotificationTypes.DECISION):
-            kind = (
-                DecisionNotificationTypes.FEATURE_TEST
-                if config.is_feature_experiment(experiment.id)
-                else DecisionNotificationTypes.AB_TEST
-            )
-            self._notifications.send_notifications(
-                NotificationTypes.DECISION,
-                kind,
-                user_id,
-                attributes or {},
-                {"experiment_key": experiment_key, "variation_key": variation_key},
-            )
-        return variation_key
+        return self._config(api)
 
     def track(
         self,

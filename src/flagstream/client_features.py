@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from flagstream.calls.user import UserState
 from flagstream.client_base import DecisionSources
 from flagstream.client_shared import _is_key, _SharedClient
 from flagstream.config.entities import VariableType
 from flagstream.config.project_config import ProjectConfig
 from flagstream.notifications import DecisionNotificationTypes, NotificationTypes
-from flagstream.user_context import OptimizelyUserContext
 
 __all__ = ["_FeaturesAPI"]
 
@@ -44,7 +44,7 @@ class _FeaturesAPI(_SharedClient):
         feature = config.get_feature_from_key(feature_key)
         if feature is None:
             return False
-        user = OptimizelyUserContext(self, user_id, attributes)
+        user = UserState(self, user_id, attributes)
         decision = self._decisions.decision_for_feature(config, feature, user)
         variation = decision.variation
         enabled = bool(variation is not None and variation.feature_enabled)
@@ -227,7 +227,7 @@ class _FeaturesAPI(_SharedClient):
                 "Use correct API to retrieve value. Returning None."
             )
             return None
-        user = OptimizelyUserContext(self, user_id, attributes)
+        user = UserState(self, user_id, attributes)
         decision = self._decisions.decision_for_feature(config, feature, user)
         enabled = bool(decision.variation is not None and decision.variation.feature_enabled)
         raw: str | None = variable.default_value
@@ -280,7 +280,7 @@ class _FeaturesAPI(_SharedClient):
             if feature is None:
                 self._logger.error(f'Feature with key "{feature_key}" not found in the datafile.')
                 return None
-            user = OptimizelyUserContext(self, user_id, attributes)
+            user = UserState(self, user_id, attributes)
             decision = self._decisions.decision_for_feature(config, feature, user)
             enabled = bool(decision.variation is not None and decision.variation.feature_enabled)
             values = self._variables.of(config, feature.variables, decision.variation if enabled else None)

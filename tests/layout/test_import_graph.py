@@ -147,6 +147,7 @@ def test_the_graph_sees_a_circle():
         "flagstream.client_features",
         "flagstream.client_shared",
         "flagstream.calls.decide",
+        "flagstream.calls.experiments",
         "flagstream.calls.result",
         "flagstream.calls.shared",
         "flagstream.calls.user",

@@ -15,7 +15,7 @@ from typing import Any, Final
 from flagstream._decisions import DecisionAdapter
 from flagstream.calls.result import OptimizelyDecision
 from flagstream.calls.shared import INVALID_OPTIMIZELY, INVALID_PROJECT_CONFIG, Delivery, VariableValues
-from flagstream.calls.user import UserState
+from flagstream.calls.user import UserState, copy_state, decision_view
 from flagstream.config.project_config import ProjectConfig
 from flagstream.decide import OptimizelyDecideOption, OptimizelyDecisionMessage
 from flagstream.decision.results import FeatureDecision
@@ -46,7 +46,7 @@ def snapshot(user: UserState) -> OptimizelyUserContext:
     Snapshots are plain ``OptimizelyUserContext`` objects made without ``__init__``.
     """
     clone: OptimizelyUserContext = _new_context(OptimizelyUserContext)
-    user.copy_into(clone)
+    copy_state(user, clone)
     return clone
 
 
@@ -135,8 +135,11 @@ class DecidePath:
         experiment = decision.experiment
         source = decision.source
         enabled = bool(variation is not None and variation.feature_enabled)
-        attributes = user.attributes
-        user_id = user.user_id
+        if isinstance(user, UserState):
+            user_id, attributes, _ = decision_view(user)
+        else:
+            attributes = user.attributes
+            user_id = user.user_id
         rule_key = experiment.key if experiment is not None else None
         send_events = _DISABLE_DECISION_EVENT not in options
         dispatched = False

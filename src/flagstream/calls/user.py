@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from flagstream._native import mypyc_attr
 
-__all__ = ["SNAPSHOT_LOCK", "UNMATCHABLE_KEY", "UserState"]
+__all__ = ["SNAPSHOT_LOCK", "UNMATCHABLE_KEY", "UserState", "copy_state", "decision_view"]
 
 SNAPSHOT_LOCK: Final = threading.Lock()
 """The lock every snapshot shares (they are rarely mutated; a lock per snapshot costs more than the copy)."""
@@ -59,15 +59,26 @@ class UserState:
         # (optimizely-sdk reports it as invalid): give a key no variation has.
         return variation_key if isinstance(variation_key, str) else UNMATCHABLE_KEY
 
-    def copy_into(self, clone: UserState) -> None:
-        """Make ``clone`` (made without ``__init__``) this context as it is now, sharing the snapshot lock."""
-        clone.client = self.client
-        clone.user_id = self.user_id
-        clone._lock = SNAPSHOT_LOCK
-        lock = self._lock
-        lock.acquire()
-        try:
-            clone._attributes = dict(self._attributes)
-            clone._forced = dict(self._forced) if self._forced else {}
-        finally:
-            lock.release()
+
+# Module functions rather than methods: a native method called on an instance of an
+# interpreted subclass (every OptimizelyUserContext) first looks itself up by name; a
+# function reads the fields directly.
+
+
+def copy_state(user: UserState, clone: UserState) -> None:
+    """Make ``clone`` (made without ``__init__``) ``user`` as it is now, sharing the snapshot lock."""
+    clone.client = user.client
+    clone.user_id = user.user_id
+    clone._lock = SNAPSHOT_LOCK
+    lock = user._lock
+    lock.acquire()
+    try:
+        clone._attributes = dict(user._attributes)
+        clone._forced = dict(user._forced) if user._forced else {}
+    finally:
+        lock.release()
+
+
+def decision_view(user: UserState) -> tuple[Any, dict[Any, Any], bool]:
+    """What a decision reads of ``user``: its id, its attributes, whether it has forced decisions."""
+    return user.user_id, user._attributes, bool(user._forced)

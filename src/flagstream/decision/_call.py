@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Final
 
 from flagstream._logging import LoggerLike
-from flagstream.calls.user import UserState
+from flagstream.calls.user import UserState, decision_view
 from flagstream.decision import messages as msg
 from flagstream.decision._trace import Trace, level_flags
 
@@ -46,9 +46,9 @@ class Call(Trace):
         self.user = user
         if isinstance(user, UserState):
             # The client's own user contexts (and their snapshots): native reads, no lookups.
-            self.user_id: str = user.user_id
-            attrs: Mapping[str, object] = user.attributes
-            forced = user.has_forced_decisions()
+            user_id, own, forced = decision_view(user)
+            self.user_id: str = user_id
+            attrs: Mapping[str, object] = own
         else:
             try:
                 self.user_id = user.user_id  # type: ignore[attr-defined]

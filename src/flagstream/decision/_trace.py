@@ -34,14 +34,15 @@ def level_flags(logger: LoggerLike) -> tuple[bool, bool, bool, bool]:
         # isEnabledFor's own answers, read from the per-level cache it fills (and that logging
         # clears under its lock whenever a level changes): dict reads instead of interpreted
         # calls on every decision. A level it has not answered yet is asked (and so cached).
+        # A level is enabled when it is above logging.disable's and at least the logger's
+        # effective one, so the levels above an enabled one are too: two reads suffice.
         cache = getattr(logger, "_cache", None)
         if type(cache) is dict:
-            return (
-                _enabled(logger, cache, _DEBUG),
-                _enabled(logger, cache, _INFO),
-                _enabled(logger, cache, _WARNING),
-                _enabled(logger, cache, _ERROR),
-            )
+            if _enabled(logger, cache, _INFO):
+                return _enabled(logger, cache, _DEBUG), True, True, True
+            if _enabled(logger, cache, _WARNING):
+                return False, False, True, True
+            return False, False, False, _enabled(logger, cache, _ERROR)
     is_enabled = getattr(logger, "isEnabledFor", None)
     if is_enabled is None:
         return True, True, True, True

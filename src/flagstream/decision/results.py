@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol
+from typing import Protocol
 
 from flagstream.config.entities import Experiment, Holdout, Variation
 from flagstream.decision.sources import DecisionSource
@@ -58,11 +58,27 @@ class SimpleUser:
         return False
 
 
-class VariationResult(NamedTuple):
-    """The variation of one experiment for a user (None when not bucketed) and the reasons."""
+class VariationResult:
+    """The variation of one experiment for a user (None when not bucketed) and the reasons.
 
-    variation: Variation | None
-    reasons: list[str]
+    A plain class for the reason :class:`FeatureDecision` is one (built per ``activate``).
+    """
+
+    __slots__ = ("reasons", "variation")
+
+    def __init__(self, variation: Variation | None, reasons: list[str]) -> None:
+        self.variation = variation
+        self.reasons = reasons
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, VariationResult):
+            return NotImplemented
+        return self.variation == other.variation and self.reasons == other.reasons
+
+    __hash__ = None  # type: ignore[assignment]  # equal by value, and mutable (its reasons)
+
+    def __repr__(self) -> str:
+        return f"VariationResult(variation={self.variation!r}, reasons={self.reasons!r})"
 
 
 class FeatureDecision:

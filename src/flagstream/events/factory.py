@@ -98,7 +98,9 @@ def visitor_attributes(
     out: list[VisitorAttribute] = []
     if attributes:
         key_map = config.attribute_key_map
-        for key, value in attributes.items():
+        # Iterated as a dict (compiled code walks a dict directly, a Mapping through generic calls).
+        entries: dict[Any, Any] = attributes if type(attributes) is dict else dict(attributes)
+        for key, value in entries.items():
             kind = type(value)
             # The plain types are checked inline: this runs for every attribute of every event.
             if kind is str or kind is bool:

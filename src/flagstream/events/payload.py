@@ -354,23 +354,32 @@ def estimated_size(event: UserEvent) -> int:
     Characters JSON escapes (quotes, backslashes, control characters) count
     once, and datafile ids are inside the fixed overheads.
     """
-    user_id = event[1]
-    size = _VISITOR_OVERHEAD + (len(user_id) if user_id.isascii() else 4 * len(user_id))
+    size = _VISITOR_OVERHEAD + _text_size(event[1])
     for attribute in event[2]:
-        name, value = attribute[1], attribute[2]
-        size += _ATTRIBUTE_OVERHEAD + (len(name) if name.isascii() else 4 * len(name))
-        if type(value) is str:
-            size += len(value) if value.isascii() else 4 * len(value)
-        else:
-            size += 24
+        value = attribute[2]
+        size += (
+            _ATTRIBUTE_OVERHEAD + _text_size(attribute[1]) + (_text_size(value) if type(value) is str else 24)
+        )
     if type(event) is ImpressionEvent:
         metadata = event[8]
-        text = metadata[0] + metadata[1] + metadata[2] + metadata[3]
-        return size + _DECISION_OVERHEAD + (len(text) if text.isascii() else 4 * len(text))
-    event_key = event[6]
-    size += len(event_key) if event_key.isascii() else 4 * len(event_key)
+        return (
+            size
+            + _DECISION_OVERHEAD
+            + _text_size(metadata[0])
+            + _text_size(metadata[1])
+            + _text_size(metadata[2])
+            + _text_size(metadata[3])
+        )
+    size += _text_size(event[6])
     tags = event[7]
     if tags:
-        text = str(tags)
-        size += len(text) if text.isascii() else 4 * len(text)
+        size += _text_size(str(tags))
     return size
+
+
+_isascii: Final = str.isascii  # called as a function: no method lookup per string
+
+
+def _text_size(text: str) -> int:
+    """The most bytes ``text`` takes in UTF-8: its length when ASCII, else 4 bytes a character."""
+    return len(text) if _isascii(text) else 4 * len(text)
