@@ -273,6 +273,28 @@ def test_decision_variables_are_the_callers_own_to_mutate(client):
     assert user.decide("empty_flag", ["DISABLE_DECISION_EVENT"]).variables == {}
 
 
+def test_json_variables_parsed_on_first_read_are_the_decisions_own_and_the_listeners(client):
+    # A decision parses its json variables when they are first read, once; a DECISION
+    # listener gets the very dict the decision holds.
+    user = client.create_user_context("user-1", {"age": 30, "country": "de"})
+    lazy = user.decide("banner", ["DISABLE_DECISION_EVENT"])
+    assert "config" in repr(lazy)
+    assert lazy.variables is lazy.variables
+    assert lazy.variables == client.get_all_feature_variables("banner", "user-1", {"age": 30, "country": "de"})
+    other = user.decide("banner", ["DISABLE_DECISION_EVENT"])
+    other.variables = {"set": True}
+    assert other.variables == {"set": True}
+    assert other.as_json()["variables"] == {"set": True}
+    heard = []
+    client.notification_center.add_notification_listener(
+        flagstream.NotificationTypes.DECISION, lambda kind, uid, attrs, info: heard.append(info)
+    )
+    told = user.decide("banner", ["DISABLE_DECISION_EVENT"])
+    assert heard[-1]["variables"] is told.variables
+    assert told.variables["config"] == lazy.variables["config"]
+    assert told.variables["config"] is not lazy.variables["config"]
+
+
 def test_optimizely_decision_keeps_the_dataclass_constructor_repr_and_identity_it_had():
     # A native class in the compiled build: the same fields, order, defaults and repr as the
     # slotted dataclass before it, in both builds, and it keeps whatever it is given.

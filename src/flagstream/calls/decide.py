@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from flagstream._decisions import DecisionAdapter
-from flagstream.calls.result import OptimizelyDecision
+from flagstream.calls.result import OptimizelyDecision, decision_with_pending_json, json_values
 from flagstream.calls.shared import INVALID_OPTIMIZELY, INVALID_PROJECT_CONFIG, Delivery, VariableValues
 from flagstream.calls.user import UserState, copy_state, decision_view
 from flagstream.config.project_config import ProjectConfig
@@ -165,13 +165,22 @@ class DecidePath:
             )
             dispatched = True
         variables: dict[str, Any] = {}
+        pending: tuple[tuple[str, Any, str | None], ...] | None = None  # json variables, parsed when read
         if _EXCLUDE_VARIABLES not in options:
             feature = config.get_feature_from_key(flag_key)
             if feature is not None:
-                variables = self.variables.of(config, feature.variables, variation if enabled else None)
+                cached = self.variables.cached(config, feature.variables, variation if enabled else None)
+                plain = cached[2]
+                if plain is not None:
+                    variables = plain.copy()
+                else:
+                    pending = cached[1]
         reasons = list(decision.reasons) if include_reasons else []
         variation_key = variation.key if variation is not None else None
         if self.delivery.listeners.wanted(_DECISION):
+            if pending is not None:  # the listeners get the decision's own values
+                variables = json_values(pending)
+                pending = None
             self.notifications.send_notifications(
                 _DECISION,
                 _FLAG,
@@ -188,5 +197,9 @@ class DecidePath:
                     "experiment_id": experiment.id if experiment is not None else None,
                     "variation_id": variation.id if variation is not None else None,
                 },
+            )
+        if pending is not None:
+            return decision_with_pending_json(
+                variation_key, enabled, pending, rule_key, flag_key, user, reasons
             )
         return OptimizelyDecision(variation_key, enabled, variables, rule_key, flag_key, user, reasons)

@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
-from flagstream import _json
+from flagstream.calls.result import json_values
 from flagstream.config.entities import Experiment, Variable, VariableType, Variation
 from flagstream.config.project_config import ProjectConfig
 from flagstream.delivery.processor import BatchEventProcessor
@@ -201,6 +201,16 @@ class VariableValues:
         Without json variables every value is immutable and a shallow copy of
         the cached dict is the whole cost.
         """
+        cached = self.cached(config, variables, variation)
+        values = cached[2]
+        if values is not None:
+            return values.copy()
+        return json_values(cached[1])
+
+    def cached(
+        self, config: ProjectConfig, variables: Mapping[str, Variable], variation: Variation | None
+    ) -> _CachedValues:
+        """``(config, (key, typed value, json text or None) per variable, the values when none is json)``."""
         cache_key = (id(variables), variation.id if variation is not None else None)
         cached = self.cache.get(cache_key)
         if cached is None or cached[0] is not config:
@@ -218,10 +228,7 @@ class VariableValues:
             plain = None if any(raw is not None for _, _, raw in cast) else {k: v for k, v, _ in cast}
             cached = (config, tuple(cast), plain)
             self.cache[cache_key] = cached
-        values = cached[2]
-        if values is not None:
-            return values.copy()
-        return {key: value if raw is None else _json.loads_exact(raw) for key, value, raw in cached[1]}
+        return cached
 
     def typecast(self, raw: str | None, variable_type: str) -> Any:
         """``raw`` as its variable type says, as optimizely-sdk casts it; ``None`` (logged) when it cannot."""

@@ -8,7 +8,6 @@ parsing and no allocation it can avoid.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -58,7 +57,7 @@ class Variation:
     id: str
     key: str
     feature_enabled: bool | None
-    variable_values: Mapping[str, str]
+    variable_values: dict[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,9 +71,9 @@ class Experiment:
     audience_ids: tuple[str, ...]
     audience_conditions: object | None
     variations: tuple[Variation, ...]
-    variations_by_key: Mapping[str, Variation]
-    variations_by_id: Mapping[str, Variation]
-    forced_variations: Mapping[str, str]
+    variations_by_key: dict[str, Variation]
+    variations_by_id: dict[str, Variation]
+    forced_variations: dict[str, str]
     traffic_allocation: tuple[TrafficAllocation, ...]
     group_id: str | None = None
     group_policy: str | None = None
@@ -100,8 +99,8 @@ class Holdout:
     audience_ids: tuple[str, ...]
     audience_conditions: object | None
     variations: tuple[Variation, ...]
-    variations_by_key: Mapping[str, Variation]
-    variations_by_id: Mapping[str, Variation]
+    variations_by_key: dict[str, Variation]
+    variations_by_id: dict[str, Variation]
     traffic_allocation: tuple[TrafficAllocation, ...]
     included_rules: tuple[str, ...] | None = None
     exclude_targeted_deliveries: bool = False
@@ -168,8 +167,8 @@ class FeatureFlag:
     key: str
     experiment_ids: tuple[str, ...]
     rollout_id: str
-    variables: Mapping[str, Variable]
-    variables_by_id: Mapping[str, Variable]
+    variables: dict[str, Variable]
+    variables_by_id: dict[str, Variable]
 
 
 @dataclass(frozen=True, slots=True)

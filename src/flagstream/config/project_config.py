@@ -133,23 +133,25 @@ class ProjectConfig:
     send_flag_decisions: bool
     region: str
     datafile: str
-    experiment_id_map: Mapping[str, Experiment]
-    experiment_key_map: Mapping[str, Experiment]
-    group_id_map: Mapping[str, Group]
-    audience_id_map: Mapping[str, Audience]
-    attribute_key_map: Mapping[str, Attribute]
-    attribute_id_map: Mapping[str, Attribute]
-    event_key_map: Mapping[str, Event]
-    feature_key_map: Mapping[str, FeatureFlag]
-    rollout_id_map: Mapping[str, Rollout]
-    experiment_feature_map: Mapping[str, tuple[str, ...]]
-    flag_variations_map: Mapping[str, tuple[Variation, ...]]
-    flag_variation_id_map: Mapping[str, Mapping[str, Variation]]
-    variation_variable_usage_map: Mapping[str, Mapping[str, str]]
+    # The maps are dicts, to be read and never changed: compiled code reads a dict directly,
+    # a Mapping through generic method calls.
+    experiment_id_map: dict[str, Experiment]
+    experiment_key_map: dict[str, Experiment]
+    group_id_map: dict[str, Group]
+    audience_id_map: dict[str, Audience]
+    attribute_key_map: dict[str, Attribute]
+    attribute_id_map: dict[str, Attribute]
+    event_key_map: dict[str, Event]
+    feature_key_map: dict[str, FeatureFlag]
+    rollout_id_map: dict[str, Rollout]
+    experiment_feature_map: dict[str, tuple[str, ...]]
+    flag_variations_map: dict[str, tuple[Variation, ...]]
+    flag_variation_id_map: dict[str, dict[str, Variation]]
+    variation_variable_usage_map: dict[str, dict[str, str]]
     holdouts: tuple[Holdout, ...]
     global_holdouts: tuple[Holdout, ...]
-    rule_holdouts_map: Mapping[str, tuple[Holdout, ...]]
-    holdout_id_map: Mapping[str, Holdout]
+    rule_holdouts_map: dict[str, tuple[Holdout, ...]]
+    holdout_id_map: dict[str, Holdout]
     _logger: LoggerLike = field(repr=False)
 
     # -- construction ------------------------------------------------------
@@ -281,7 +283,7 @@ class ProjectConfig:
             for rid, ro in rollout_id_map.items()
         }
 
-        usage: dict[str, Mapping[str, str]] = {}
+        usage: dict[str, dict[str, str]] = {}
         for exp in experiment_id_map.values():
             for v in exp.variations_by_id.values():
                 usage[v.id] = v.variable_values
