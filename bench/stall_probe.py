@@ -140,8 +140,10 @@ def _install_trace() -> None:
     processor.BatchEventProcessor._deliver_spooled = _timed(
         "_deliver_spooled (whole window)", processor.BatchEventProcessor._deliver_spooled
     )
-    processor.log_event_from_visitors = _timed("join visitors", processor.log_event_from_visitors)
+    from flagstream.delivery import spooling
     from flagstream.events import payload
+
+    spooling.log_event_from_visitors = _timed("join visitors", spooling.log_event_from_visitors)
 
     payload.log_event_from_visitors = _timed("join visitors", payload.log_event_from_visitors)
     cls = processor.BatchEventProcessor
