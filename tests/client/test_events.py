@@ -280,7 +280,9 @@ def test_json_variables_parsed_on_first_read_are_the_decisions_own_and_the_liste
     lazy = user.decide("banner", ["DISABLE_DECISION_EVENT"])
     assert "config" in repr(lazy)
     assert lazy.variables is lazy.variables
-    assert lazy.variables == client.get_all_feature_variables("banner", "user-1", {"age": 30, "country": "de"})
+    assert lazy.variables == client.get_all_feature_variables(
+        "banner", "user-1", {"age": 30, "country": "de"}
+    )
     other = user.decide("banner", ["DISABLE_DECISION_EVENT"])
     other.variables = {"set": True}
     assert other.variables == {"set": True}
