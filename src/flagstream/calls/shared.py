@@ -16,7 +16,6 @@ from typing import Any, Final
 from flagstream.calls.result import json_values
 from flagstream.config.entities import Experiment, Variable, VariableType, Variation
 from flagstream.config.project_config import ProjectConfig
-from flagstream.delivery.processor import BatchEventProcessor
 from flagstream.events.factory import conversion_event, event_context, impression_event
 from flagstream.events.payload import build_log_event
 from flagstream.events.user_event import EventContext, UserEvent
@@ -101,11 +100,7 @@ class Delivery:
     def process(self, user_event: UserEvent) -> None:
         """Hand ``user_event`` to the event processor; a broken user processor is logged, not raised."""
         try:
-            processor = self.client.event_processor
-            if type(processor) is BatchEventProcessor:
-                processor._intake.offer(user_event)  # its process(), without an interpreted frame
-            else:
-                processor.process(user_event)
+            self.client.event_processor.process(user_event)  # a user may wrap process() on the instance
         except Exception:
             self.logger.exception("Event processor failed to accept an event.")
 
