@@ -21,8 +21,10 @@ def _docstring(member: object) -> str | None:
     """The member's docstring; for a class of the compiled build (mypyc drops them), its source's."""
     module = sys.modules.get(getattr(member, "__module__", ""), None)
     source = getattr(module, "__file__", "") or ""
-    if not (isinstance(member, type) and source.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))):
-        return member.__doc__
+    if member.__doc__ or not (
+        isinstance(member, type) and source.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
+    ):
+        return member.__doc__  # a compiled class may set its own (calls/result.py does)
     compiled = Path(source)
     tree = ast.parse(compiled.with_name(compiled.name.split(".")[0] + ".py").read_text())
     for node in tree.body:

@@ -6,14 +6,13 @@ every API call shares, so each call reads as optimizely-sdk's documented steps.
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, Final
 
 from flagstream._decisions import DecisionAdapter
-from flagstream._logging import SDK_LOGGER, get_logger
+from flagstream._logging import get_logger
 from flagstream.calls.decide import DecidePath
 from flagstream.calls.experiments import INVALID_ATTRIBUTES, ExperimentPath
 from flagstream.calls.shared import (
@@ -244,12 +243,6 @@ class _ClientBase:
         if config is None:
             self._logger.error(ErrorMessages.INVALID_PROJECT_CONFIG.format(api))
         return config
-
-    def _debug(self, message: Callable[[], str]) -> None:
-        logger = self._logger
-        if logger is SDK_LOGGER and not SDK_LOGGER.isEnabledFor(logging.DEBUG):
-            return
-        logger.debug(message())
 
     # -- configuration -----------------------------------------------------------
 

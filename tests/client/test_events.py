@@ -319,8 +319,7 @@ def test_optimizely_decision_keeps_the_dataclass_constructor_repr_and_identity_i
         "OptimizelyDecision(variation_key='on', enabled=True, variables={'v': 1}, rule_key='r', "
         "flag_key='f', user_context=None, reasons=['why'])"
     )
-    assert by_position != by_name
-    assert by_name == by_name
+    assert by_position != by_name  # identity equality, as with eq=False
     empty, other = OptimizelyDecision(), OptimizelyDecision()
     assert (empty.variation_key, empty.enabled, empty.variables, empty.reasons) == (None, False, {}, [])
     assert empty.variables is not other.variables

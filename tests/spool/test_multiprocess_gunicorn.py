@@ -126,6 +126,8 @@ def gunicorn_run(tmp_path: Path) -> Iterator[tuple[Collector, Gunicorn, str]]:
             if server.process.poll() is None:
                 server.process.kill()
                 server.process.wait(10)
+            server.listener.close()  # what stop() closes, when a failed test never reached it:
+            server._log.close()  # left open, the next test would fail on its ResourceWarning
 
 
 def _log_tail(server: Gunicorn) -> str:

@@ -8,9 +8,11 @@ instead of one per step.
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Final
 
 from flagstream._decisions import DecisionAdapter
+from flagstream._logging import SDK_LOGGER
 from flagstream.calls.shared import Delivery, Listeners
 from flagstream.calls.user import UserState
 from flagstream.config.project_config import ProjectConfig
@@ -21,6 +23,7 @@ __all__ = ["INVALID_ATTRIBUTES", "ExperimentPath"]
 
 INVALID_ATTRIBUTES: Final = "Provided attributes are in an invalid format."
 
+_DEBUG: Final = logging.DEBUG
 _EXPERIMENT: Final = DecisionSource.EXPERIMENT
 _DECISION: Final = NotificationTypes.DECISION
 _FEATURE_TEST: Final = DecisionNotificationTypes.FEATURE_TEST
@@ -46,7 +49,9 @@ class ExperimentPath:
         """Bucket the user, send the impression, and return the variation key (or ``None``)."""
         variation_key = self.variation(config, experiment_key, user_id, attributes)
         if not variation_key:
-            self.logger.debug(f'Not activating user "{user_id}".')
+            logger = self.logger
+            if logger is not SDK_LOGGER or SDK_LOGGER.isEnabledFor(_DEBUG):  # no formatting when off
+                logger.debug(f'Not activating user "{user_id}".')
             return None
         experiment = config.get_experiment_from_key(experiment_key)
         variation = config.get_variation_from_key(experiment_key, variation_key)
