@@ -39,7 +39,7 @@ from flagstream.events.user_event import (
     EventContext,
     ImpressionEvent,
     UserEvent,
-    VisitorAttribute,
+    visitor_attribute,
 )
 
 CONTEXT = EventContext("12345", "67890", "42", "python-sdk", "5.7.0", False, True, "US", "")
@@ -50,9 +50,9 @@ def make_body(n: int, seed: int) -> bytes:
     for i in range(n):
         user = f"user-{seed}-{i}"
         attrs = (
-            VisitorAttribute("100", "country", "DE"),
-            VisitorAttribute("101", "plan", "premium"),
-            VisitorAttribute("$opt_bot_filtering", "$opt_bot_filtering", True, "custom"),
+            visitor_attribute("100", "country", "DE"),
+            visitor_attribute("101", "plan", "premium"),
+            visitor_attribute("$opt_bot_filtering", "$opt_bot_filtering", True, "custom"),
         )
         ts = 1_700_000_000_000 + i
         if i % 2 == 0:

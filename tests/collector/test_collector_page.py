@@ -6,7 +6,7 @@ import pytest
 from tests.collector.helpers import body_of, conversion, get, impression, post
 
 from flagstream.collector import Collector
-from flagstream.events.user_event import VisitorAttribute
+from flagstream.events.user_event import visitor_attribute
 
 EVIL = '<script>alert("x")</script>'
 
@@ -24,7 +24,7 @@ def test_page_shows_results_table_and_counts(collector: Collector) -> None:
 
 
 def test_script_in_an_attribute_value_is_shown_as_text(collector: Collector) -> None:
-    attrs = (VisitorAttribute("5", "nickname", EVIL),)
+    attrs = (visitor_attribute("5", "nickname", EVIL),)
     evil_user = impression('"><img src=x onerror=alert(1)>', attrs=attrs, variation_key=EVIL, rule_key=EVIL)
     post(collector, body_of([evil_user]))
     page = get(collector, "/")[2].decode()

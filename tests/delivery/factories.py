@@ -15,7 +15,7 @@ from flagstream.events.user_event import (
     DecisionMetadata,
     EventContext,
     ImpressionEvent,
-    VisitorAttribute,
+    visitor_attribute,
 )
 
 _counter = itertools.count()
@@ -42,7 +42,7 @@ def conversion(ctx: EventContext | None = None, *, user: str | None = None, key:
     return ConversionEvent(
         context=ctx or context(),
         user_id=user or f"user-{n}",
-        attributes=(VisitorAttribute("a1", "plan", "pro"),),
+        attributes=(visitor_attribute("a1", "plan", "pro"),),
         uuid=str(_uuid.uuid4()),
         timestamp=kw.pop("timestamp", int(time.time() * 1000)),
         event_id="e1",
@@ -58,7 +58,7 @@ def impression(ctx: EventContext | None = None, *, user: str | None = None):
     return ImpressionEvent(
         context=ctx or context(),
         user_id=user or f"user-{n}",
-        attributes=(VisitorAttribute("a1", "plan", "pro"),),
+        attributes=(visitor_attribute("a1", "plan", "pro"),),
         uuid=str(_uuid.uuid4()),
         timestamp=int(time.time() * 1000),
         campaign_id="c1",

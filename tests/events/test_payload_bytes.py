@@ -26,6 +26,7 @@ from flagstream.events.user_event import (
     EventContext,
     ImpressionEvent,
     VisitorAttribute,
+    visitor_attribute,
 )
 
 CONTEXT = EventContext("1", "2", "3", "flagstream", "0.1", True, False, "US", "http://127.0.0.1:9/v1/events")
@@ -38,7 +39,7 @@ values = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False),
 )
 attributes = st.lists(
-    st.builds(VisitorAttribute, text, text, values, st.sampled_from(["custom", "other"])), max_size=4
+    st.builds(visitor_attribute, text, text, values, st.sampled_from(["custom", "other"])), max_size=4
 ).map(tuple)
 json_values = st.recursive(
     st.one_of(
@@ -129,7 +130,7 @@ def test_attributes_made_and_freed_one_after_another_keep_their_own_bytes():
     # The fragment cache is keyed by object identity, and a freed attribute's id is soon reused.
     for i in range(3000):
         value = (i, True, f"v{i}", 1.5 * i)[i % 4]
-        attribute = VisitorAttribute("7", "a", value)
+        attribute = visitor_attribute("7", "a", value)
         event = ConversionEvent(CONTEXT, "u", (attribute,), 5, 1, "9", "buy", None, None, None)
         assert typed(json.loads(visitor_bytes(event))["attributes"][0]["value"]) == typed(value)
         del attribute, event
@@ -148,7 +149,7 @@ def test_values_that_compare_equal_keep_their_own_json_types():
     # The attribute fragment cache must not hand 1's bytes to True or to 1.0.
     events = [
         ConversionEvent(
-            CONTEXT, "u", (VisitorAttribute("7", "a", value),), 5, 1, "9", "buy", None, None, None
+            CONTEXT, "u", (visitor_attribute("7", "a", value),), 5, 1, "9", "buy", None, None, None
         )
         for value in (1, True, 1.0, 1, True)
     ]
@@ -165,7 +166,7 @@ def test_values_that_compare_equal_keep_their_own_json_types():
 def test_zero_and_negative_zero_are_each_written_as_given():
     events = [
         ConversionEvent(
-            CONTEXT, "u", (VisitorAttribute("7", "a", value),), 5, 1, "9", "buy", None, None, None
+            CONTEXT, "u", (visitor_attribute("7", "a", value),), 5, 1, "9", "buy", None, None, None
         )
         for value in (0.0, -0.0, 0.0)
     ]
@@ -218,7 +219,7 @@ printable = st.text(
 ids = st.from_regex(r"[0-9]{1,12}", fullmatch=True)
 printable_attributes = st.lists(
     st.builds(
-        VisitorAttribute,
+        visitor_attribute,
         ids,
         printable,
         st.one_of(printable, st.integers(-(2**53), 2**53)),

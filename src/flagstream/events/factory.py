@@ -82,9 +82,8 @@ def _sendable(value: object) -> bool:
     return False
 
 
-_BOT_FILTERING = {
-    flag: _new(VisitorAttribute, (BOT_FILTERING_KEY, BOT_FILTERING_KEY, flag, CUSTOM))
-    for flag in (True, False)
+_BOT_FILTERING: Final[dict[bool, VisitorAttribute]] = {
+    flag: (BOT_FILTERING_KEY, BOT_FILTERING_KEY, flag, CUSTOM) for flag in (True, False)
 }
 
 
@@ -120,7 +119,7 @@ def visitor_attributes(
             if kind is str or kind is bool or kind is int:
                 out.append(_shared_attribute(entity_id, key, value, kind))
             else:
-                out.append(_new(VisitorAttribute, (entity_id, key, value, CUSTOM)))
+                out.append((entity_id, key, value, CUSTOM))
     bot_filtering = config.bot_filtering
     if bot_filtering is True or bot_filtering is False:
         out.append(_BOT_FILTERING[bot_filtering])
@@ -143,7 +142,7 @@ def _shared_attribute(entity_id: str, key: str, value: Any, kind: type) -> Visit
     cache_key = (entity_id, key, value, kind)
     shared = _attributes.get(cache_key)
     if shared is None:
-        shared = _new(VisitorAttribute, (entity_id, key, value, CUSTOM))
+        shared = (entity_id, key, value, CUSTOM)
         if len(_attributes) >= _CACHE_LIMIT:
             _attributes.clear()
         _attributes[cache_key] = shared

@@ -52,7 +52,10 @@ _DECISION_OVERHEAD: Final = 150
 
 
 def _attributes(attributes: tuple[VisitorAttribute, ...]) -> list[dict[str, Any]]:
-    return [{"entity_id": a.entity_id, "key": a.key, "type": a.type, "value": a.value} for a in attributes]
+    return [
+        {"entity_id": entity_id, "key": key, "type": kind, "value": value}
+        for entity_id, key, value, kind in attributes
+    ]
 
 
 def _context_of(context: EventContext) -> dict[str, Any]:
