@@ -129,8 +129,12 @@ def _install_trace() -> None:
     gc.callbacks.append(_gc_callback)
 
     plan.build_log_event = _timed("build_log_event", plan.build_log_event)
-    if hasattr(processor, "build_log_event"):  # the sliced builder (after issue 11)
-        processor.build_log_event = _timed("build_log_event", processor.build_log_event)
+    try:  # the sliced builder: in delivery/workers.py, or processor.py before the split
+        from flagstream.delivery import workers as builder
+    except ImportError:
+        builder = processor
+    if hasattr(builder, "build_log_event"):  # (after issue 11)
+        builder.build_log_event = _timed("build_log_event", builder.build_log_event)
     plan.group_by_context = _timed("group_by_context", plan.group_by_context)
     core.BatchCore.take = _timed("BatchCore.take", core.BatchCore.take)
     from flagstream.delivery.spool import spool as spool_module
