@@ -142,10 +142,13 @@ def _shared_attribute(entity_id: str, key: str, value: Any, kind: type) -> Visit
     cache_key = (entity_id, key, value, kind)
     shared = _attributes.get(cache_key)
     if shared is None:
-        shared = (entity_id, key, value, CUSTOM)
+        # Declared, not inferred: mypyc would keep a fixed-length tuple unboxed and box it
+        # once for the cache and again for the caller, two objects instead of one shared.
+        made: VisitorAttribute = (entity_id, key, value, CUSTOM)
         if len(_attributes) >= _CACHE_LIMIT:
             _attributes.clear()
-        _attributes[cache_key] = shared
+        _attributes[cache_key] = made
+        return made
     return shared
 
 
